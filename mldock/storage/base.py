@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +26,7 @@ from mldock.errors import ChannelError, UnsafeKeyError
 __all__ = [
     "SUPPORTED_SCHEMES",
     "ObjectInfo",
+    "ProgressCallback",
     "Remote",
     "RemoteURI",
     "TransferReport",
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 SUPPORTED_SCHEMES = ("s3", "gs", "az", "file")
+
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of bytes moved since the last call (thread-safe use is the remote's job)."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,25 @@ class Remote(Protocol):
         """Every object below `uri`, keys relative to it, sorted."""
         ...
 
-    def download(self, uri: str, dest: Path) -> TransferReport:
-        """Copy the object or prefix `uri` into the folder `dest`, keeping the structure below the prefix."""
+    def download(self, uri: str, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
+        """Copy the object or prefix `uri` into the folder `dest`, keeping the structure below the prefix.
+
+        A missing bucket or an empty prefix raises RemoteNotFoundError naming `uri`.
+        """
         ...
 
-    def upload(self, src: Path, uri: str) -> TransferReport:
-        """Copy every file below the folder `src` to `uri`, keeping the structure."""
+    def upload(
+        self,
+        src: Path,
+        uri: str,
+        *,
+        create_bucket: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> TransferReport:
+        """Copy every file below the folder `src` to `uri`, keeping the structure.
+
+        A missing bucket raises RemoteNotFoundError unless `create_bucket` is true.
+        """
         ...
 
 
