@@ -1,0 +1,192 @@
+"""`mldock.json`: load, validate against the published JSON Schema, and expose as frozen values.
+
+    project = load_project(Path("my-project"))      # the folder or the file itself
+    stage = project.stage("test")
+    stage.environment["MLDOCK_INPUT_CHANNEL_TRAIN"]   # keys carry the MLDOCK_ prefix
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mldock.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_BASE_IMAGE",
+    "ProjectConfig",
+    "StageConfig",
+    "load_project",
+    "parse_config",
+    "schema",
+]
+
+CONFIG_FILE = "mldock.json"
+DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim"
+ENV_PREFIX = "MLDOCK_"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of a project: the variables and hyperparameters its container gets."""
+
+    name: str
+    production: bool = False
+    description: str = ""
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    hyperparameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    seed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def container_environment(self) -> dict[str, str]:
+        """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE."""
+        return {**self.environment, "MLDOCK_STAGE": self.name}
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A container project: its folder and what its `mldock.json` says."""
+
+    root: Path
+    name: str
+    base_image: str = DEFAULT_BASE_IMAGE
+    requirements: str = "requirements.txt"
+    train: str = "trainer:train"
+    serve: str = "predictor:Predictor"
+    description: str = ""
+    stages: Mapping[str, StageConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def requirements_file(self) -> Path | None:
+        """The requirements file when it exists."""
+        path = self.root / self.requirements
+        return path if path.is_file() else None
+
+    def stage(self, name: str) -> StageConfig:
+        """The stage called `name`; `dev` and `test` exist even when not written (empty)."""
+        if name in self.stages:
+            return self.stages[name]
+        if name in ("dev", "test"):
+            return StageConfig(name=name)
+        known = ", ".join(sorted(self.stages)) or "none"
+        raise ConfigError(f"{self.config_file}: no stage named {name!r} (stages: {known}); add it under \"stages\"")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of `mldock.json`."""
+    text = resources.files("mldock.project").joinpath("mldock.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def load_project(path: Path | str) -> ProjectConfig:
+    """Read and validate the project at `path` (its folder or its `mldock.json`)."""
+    path = Path(path)
+    config_file = path if path.name == CONFIG_FILE or path.is_file() else path / CONFIG_FILE
+    if not config_file.is_file():
+        raise ConfigError(
+            f"{config_file}: not found; run `mldock init {config_file.parent}` or point at a folder with {CONFIG_FILE}"
+        )
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_file}: cannot be read ({exc})") from exc
+    return parse_config(text, root=config_file.parent.resolve(), source=str(config_file))
+
+
+def parse_config(text: str, *, root: Path, source: str = CONFIG_FILE) -> ProjectConfig:
+    """Parse `mldock.json` text. Raises ConfigError naming the field path and what was expected."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: nested too deeply to be a project file") from exc
+    _validate(data, source)
+    stages = {
+        name: _stage(name, raw, source) for name, raw in data.get("stages", {}).items()
+    }
+    defaults = schema()["properties"]
+    return ProjectConfig(
+        root=root,
+        name=data["name"],
+        base_image=data.get("base_image", defaults["base_image"]["default"]),
+        requirements=data.get("requirements", defaults["requirements"]["default"]),
+        train=data.get("train", defaults["train"]["default"]),
+        serve=data.get("serve", defaults["serve"]["default"]),
+        description=data.get("description", ""),
+        stages=MappingProxyType(stages),
+    )
+
+
+def _validate(data: object, source: str) -> None:
+    import jsonschema  # deferred: tooling only
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    if not errors:
+        return
+    lines = [f"{source}: {len(errors)} problem(s):"]
+    lines += [f"  - {_field_path(e)}: {_explain(e)}" for e in errors[:10]]
+    if len(errors) > 10:
+        lines.append(f"  ... and {len(errors) - 10} more")
+    raise ConfigError("\n".join(lines))
+
+
+def _field_path(error: Any) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _explain(error: Any) -> str:
+    validator, value = error.validator, error.instance
+    if validator == "pattern":
+        return f"{value!r} does not match the expected form {error.validator_value}"
+    if validator == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown field(s) {', '.join(map(repr, extra))}{hint}"
+    if validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"expected {expected}, got {type(value).__name__} {json.dumps(value)[:60]}"
+    if validator == "propertyNames":
+        return f"bad key: {error.message}"
+    return str(error.message)
+
+
+def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
+    environment: dict[str, str] = {}
+    for key, value in raw.get("environment", {}).items():
+        full = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
+        if full in environment:
+            raise ConfigError(
+                f"{source}: stages.{name}.environment: {key!r} and another key both become {full}; keep one"
+            )
+        environment[full] = _as_text(value)
+    return StageConfig(
+        name=name,
+        production=bool(raw.get("production", False)),
+        description=raw.get("description", ""),
+        environment=MappingProxyType(environment),
+        hyperparameters=MappingProxyType(dict(raw.get("hyperparameters", {}))),
+        seed=MappingProxyType(dict(raw.get("seed", {}))),
+    )
+
+
+def _as_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
