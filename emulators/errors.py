@@ -1,9 +1,9 @@
 """The error tree of the `emulators` package.
 
-EmulatorError
-├── EmulatorNotInstalledError   the emulator's binary or package is missing (says how to install it)
-├── EmulatorStartError          the emulator process/container exited or refused to start
-└── EmulatorTimeoutError        the emulator did not become healthy in time (carries its log tail)
+    EmulatorError
+    ├── EmulatorNotInstalledError   the emulator's binary or package is missing (says how to install it)
+    ├── EmulatorStartError          the emulator process/container exited or refused to start
+    └── EmulatorTimeoutError        the emulator did not become healthy in time (carries its log tail)
 """
 
 from __future__ import annotations
