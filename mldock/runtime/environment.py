@@ -1,0 +1,211 @@
+"""The environment of one container run, read once from variables into a frozen value.
+
+    env = Environment.from_env()                     # os.environ, MLDOCK_BASE_DIR or /opt/ml
+    env = Environment.from_env({"MLDOCK_STAGE": "test"}, base_dir=tmp_path)   # in tests
+    env.prepare()                                    # the one side effect: create the folders
+
+Variables read: `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE` (default dev), `MLDOCK_PROJECT_DIR`
+(default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel variables (mldock.runtime.channels);
+every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+
+from mldock.errors import ChannelError, UserError
+from mldock.runtime.channels import (
+    Channel,
+    ChannelKind,
+    channel_variable,
+    is_channel_variable,
+    parse_channels,
+    require_scheme,
+)
+from mldock.runtime.hyperparameters import HYPERPARAMETERS_VARIABLE, Hyperparameters
+from mldock.runtime.redact import redact_environ
+from mldock.runtime.stages import parse_stage
+
+__all__ = ["DEFAULT_BASE_DIR", "Environment"]
+
+DEFAULT_BASE_DIR = Path("/opt/ml")
+PREFIX = "MLDOCK_"
+_BASE_DIR = "MLDOCK_BASE_DIR"
+_STAGE = "MLDOCK_STAGE"
+_PROJECT_DIR = "MLDOCK_PROJECT_DIR"
+E = TypeVar("E", bound="Environment")
+_FIELDS = frozenset({_BASE_DIR, _STAGE, _PROJECT_DIR, HYPERPARAMETERS_VARIABLE})
+
+
+@dataclass(frozen=True, repr=False)
+class Environment:
+    """Base dir, stage, channels, hyperparameters and settings of one run.
+
+        env = Environment.from_env({"MLDOCK_INPUT_CHANNEL_TRAIN": "file:///data/train"}, base_dir=tmp_path)
+        env.channel("train").path        # tmp_path / "input/data/train"
+        env.hyperparameters.get("epochs", int, default=10)
+
+    Platform environments subclass it and override `resolve_uri` to accept values without a scheme.
+    """
+
+    base_dir: Path
+    stage: str
+    channels: tuple[Channel, ...]
+    hyperparameters: Hyperparameters
+    settings: Mapping[str, str]
+    project_dir: Path
+
+    @classmethod
+    def from_env(cls: type[E], environ: Mapping[str, str] | None = None, base_dir: Path | str | None = None) -> E:
+        """Read `environ` (default os.environ, read only now); `base_dir` overrides MLDOCK_BASE_DIR.
+
+        Raises a UserError subclass (ChannelError, HyperparameterError, StageError) naming the bad variable.
+        """
+        source = dict(os.environ if environ is None else environ)
+        base = _absolute_dir(base_dir if base_dir is not None else source.get(_BASE_DIR), _BASE_DIR)
+        if base is None:
+            base = DEFAULT_BASE_DIR
+        project = _absolute_dir(source.get(_PROJECT_DIR), _PROJECT_DIR) or Path.cwd()
+        channels = parse_channels(source, base, resolve_uri=cls.resolve_uri)
+        settings = {
+            name[len(PREFIX) :]: value
+            for name, value in sorted(source.items())
+            if name.startswith(PREFIX) and name not in _FIELDS and not is_channel_variable(name)
+        }
+        return cls(
+            base_dir=base,
+            stage=parse_stage(source.get(_STAGE)),
+            channels=channels,
+            hyperparameters=Hyperparameters.from_sources(
+                base / "input" / "config" / "hyperparameters.json", source.get(HYPERPARAMETERS_VARIABLE)
+            ),
+            settings=MappingProxyType(settings),
+            project_dir=project,
+        )
+
+    @classmethod
+    def resolve_uri(cls, value: str, variable: str) -> str:
+        """The full URI for a channel variable's `value`; the base class requires a supported scheme.
+
+        Platform environments override this to map a bare `bucket/prefix` to their own storage.
+        """
+        return require_scheme(value, variable)
+
+    # -- channels ---------------------------------------------------------------------------------------
+
+    @property
+    def input_channels(self) -> tuple[Channel, ...]:
+        """Data channels startup() downloads into `<base>/input/data/<name>`."""
+        return self._of(ChannelKind.INPUT)
+
+    @property
+    def input_model_channels(self) -> tuple[Channel, ...]:
+        """Model channels startup() downloads into `<base>/model/<name>`."""
+        return self._of(ChannelKind.INPUT_MODEL)
+
+    @property
+    def output_channels(self) -> tuple[Channel, ...]:
+        """Channels cleanup() uploads from `<base>/output/<name>`."""
+        return self._of(ChannelKind.OUTPUT)
+
+    @property
+    def output_model_channels(self) -> tuple[Channel, ...]:
+        """Model channels cleanup() uploads from `<base>/model/<name>`."""
+        return self._of(ChannelKind.OUTPUT_MODEL)
+
+    def channel(self, name: str, kind: ChannelKind = ChannelKind.INPUT) -> Channel:
+        """The channel `name` of `kind`; ChannelError listing the configured ones when there is none."""
+        for channel in self.channels:
+            if channel.kind is kind and channel.name == name:
+                return channel
+        known = ", ".join(c.name for c in self._of(kind)) or "none"
+        raise ChannelError(
+            f"no {kind.value} channel {name!r} (set {channel_variable(kind, name)}); configured: {known}"
+        )
+
+    def _of(self, kind: ChannelKind) -> tuple[Channel, ...]:
+        return tuple(c for c in self.channels if c.kind is kind)
+
+    # -- paths ------------------------------------------------------------------------------------------
+
+    @property
+    def input_dir(self) -> Path:
+        """`<base>/input`."""
+        return self.base_dir / "input"
+
+    @property
+    def input_data_dir(self) -> Path:
+        """`<base>/input/data`, the parent of the input channel folders."""
+        return self.input_dir / "data"
+
+    @property
+    def config_dir(self) -> Path:
+        """`<base>/input/config`, where hyperparameters.json lives."""
+        return self.input_dir / "config"
+
+    @property
+    def model_dir(self) -> Path:
+        """`<base>/model`, the parent of the model channel folders."""
+        return self.base_dir / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        """`<base>/output`, the parent of the output channel folders and the failure file."""
+        return self.base_dir / "output"
+
+    @property
+    def failure_file(self) -> Path:
+        """`<base>/output/failure`, written when the task fails."""
+        return self.output_dir / "failure"
+
+    # -- side effects and export ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the base folders and every channel folder, and remove a failure file left by an earlier run."""
+        for folder in (self.input_data_dir, self.config_dir, self.model_dir, self.output_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        for channel in self.channels:
+            channel.path.mkdir(parents=True, exist_ok=True)
+        self.failure_file.unlink(missing_ok=True)
+
+    def to_environ(self) -> dict[str, str]:
+        """The `MLDOCK_*` variables that rebuild this environment (channels in the current spelling).
+
+        `Environment.from_env(env.to_environ()) == env`; the child process of the training step gets these on
+        top of the inherited non-MLDOCK variables.
+        """
+        environ = {
+            _BASE_DIR: str(self.base_dir),
+            _STAGE: self.stage,
+            _PROJECT_DIR: str(self.project_dir),
+        }
+        if len(self.hyperparameters):
+            environ[HYPERPARAMETERS_VARIABLE] = self.hyperparameters.to_json()
+        for channel in self.channels:
+            environ[channel_variable(channel.kind, channel.name)] = channel.uri
+        for key, value in self.settings.items():
+            environ[PREFIX + key] = value
+        return environ
+
+    def __repr__(self) -> str:
+        settings = redact_environ(dict(self.settings))
+        channels = ", ".join(f"{c.kind.value}:{c.name}={c.uri}" for c in self.channels)
+        return (
+            f"{type(self).__name__}(base_dir={str(self.base_dir)!r}, stage={self.stage!r}, "
+            f"channels=[{channels}], hyperparameters={sorted(self.hyperparameters.keys())}, "
+            f"settings={settings}, project_dir={str(self.project_dir)!r})"
+        )
+
+
+def _absolute_dir(value: Path | str | None, variable: str) -> Path | None:
+    if value is None:
+        return None
+    text = str(value)
+    if not text.strip() or "\x00" in text:
+        raise UserError(f"{variable}: {text!r} is not a folder path; unset it or give an absolute path")
+    return Path(os.path.abspath(text))

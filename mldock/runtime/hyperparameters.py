@@ -1,0 +1,239 @@
+"""Hyperparameters: `<base>/input/config/hyperparameters.json` overlaid by `MLDOCK_HYPERPARAMETERS`.
+
+    hp = env.hyperparameters
+    epochs = hp.get("epochs", int, default=10)      # "10" (SageMaker passes strings) reads as 10
+    lr = hp.require("learning_rate", float)         # HyperparameterError when missing or not a number
+
+Both sources must be JSON objects; keys of the variable win. A missing file or an unset (or empty) variable
+counts as `{}`. Typed reads are tolerant: numbers given as strings, "true"/"false"/"yes"/"no"/"1"/"0" as bool,
+lists and objects given as JSON strings.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, KeysView, Mapping
+from pathlib import Path
+from typing import Any, TypeVar, cast, overload
+
+from mldock.errors import HyperparameterError
+
+__all__ = ["HYPERPARAMETERS_VARIABLE", "Hyperparameters"]
+
+HYPERPARAMETERS_VARIABLE = "MLDOCK_HYPERPARAMETERS"
+
+T = TypeVar("T")
+_MISSING: Any = object()
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0"})
+
+
+class Hyperparameters:
+    """An immutable mapping of hyperparameter names to JSON values, with typed reads.
+
+    hp = Hyperparameters.from_sources(Path("/opt/ml/input/config/hyperparameters.json"), '{"lr": 0.1}')
+    hp["lr"], dict(hp), hp.get("lr", float), hp.require("epochs", int)
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        self._values: dict[str, Any] = copy.deepcopy(dict(values or {}))
+
+    @classmethod
+    def from_sources(cls, file: Path | None, variable_value: str | None) -> Hyperparameters:
+        """The file's object overlaid by the variable's; HyperparameterError names the bad source."""
+        merged: dict[str, Any] = {}
+        if file is not None:
+            merged.update(_read_file(file))
+        if variable_value is not None and variable_value.strip():
+            merged.update(_parse_object(variable_value, HYPERPARAMETERS_VARIABLE))
+        return cls(merged)
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = HYPERPARAMETERS_VARIABLE) -> Hyperparameters:
+        """Hyperparameters from JSON `text`, which must be an object; `source` names it in errors."""
+        return cls(_parse_object(text, source))
+
+    def to_json(self) -> str:
+        """The values as a JSON object (what `MLDOCK_HYPERPARAMETERS` would carry)."""
+        return json.dumps(self._values, sort_keys=True, ensure_ascii=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A mutable deep copy of the values."""
+        return copy.deepcopy(self._values)
+
+    @overload
+    def get(self, key: str) -> Any: ...
+    @overload
+    def get(self, key: str, type: type[T]) -> T | None: ...
+    @overload
+    def get(self, key: str, type: type[T], *, default: T) -> T: ...
+    def get(self, key: str, type: type[Any] | None = None, *, default: Any = None) -> Any:
+        """The value of `key` converted to `type` (None = as stored), or `default` when it is absent."""
+        if key not in self._values:
+            return default
+        return self.require(key, type) if type is not None else copy.deepcopy(self._values[key])
+
+    @overload
+    def require(self, key: str) -> Any: ...
+    @overload
+    def require(self, key: str, type: type[T]) -> T: ...
+    def require(self, key: str, type: type[Any] | None = None) -> Any:
+        """The value of `key` converted to `type`; HyperparameterError when it is absent or not convertible."""
+        expected = f" (expected {type.__name__})" if type is not None else ""
+        if key not in self._values:
+            raise HyperparameterError(f"hyperparameter {key!r} is missing{expected}")
+        value = copy.deepcopy(self._values[key])
+        if type is None:
+            return value
+        try:
+            return _convert(value, type)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise HyperparameterError(
+                f"hyperparameter {key!r} is {_shorten(value)}, which is not a valid {type.__name__}"
+            ) from exc
+
+    def __getitem__(self, key: str) -> Any:
+        return copy.deepcopy(self._values[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def keys(self) -> KeysView[str]:
+        """The hyperparameter names."""
+        return self._values.keys()
+
+    def items(self) -> list[tuple[str, Any]]:
+        """(name, value) pairs; the values are copies."""
+        return [(key, copy.deepcopy(value)) for key, value in self._values.items()]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Hyperparameters):
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return self._values == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Hyperparameters({self._values!r})"
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise HyperparameterError(f"{file}: cannot read the hyperparameters file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HyperparameterError(
+            f"{file}: the hyperparameters file is not UTF-8 text (bad byte at offset {exc.start})"
+        ) from exc
+    return _parse_object(text, str(file))
+
+
+def _parse_object(text: str, source: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HyperparameterError(
+            f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            'write a JSON object such as {"epochs": 10}'
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise HyperparameterError(f"{source}: not valid JSON ({type(exc).__name__})") from exc
+    if not isinstance(value, dict):
+        raise HyperparameterError(
+            f'{source}: hyperparameters must be a JSON object such as {{"epochs": 10}}, not {_json_kind(value)}'
+        )
+    return value
+
+
+def _convert(value: Any, target: type[T]) -> T:
+    """`value` as `target`, tolerating the string forms platforms pass; ValueError/TypeError when impossible."""
+    result: Any
+    if target is bool:
+        result = _to_bool(value)
+    elif target is int:
+        result = _to_int(value)
+    elif target is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(value)
+        result = float(value)
+    elif target is str:
+        if isinstance(value, str):
+            result = value
+        elif isinstance(value, (bool, int, float)) and value is not None:
+            result = json.dumps(value)
+        else:
+            raise TypeError(value)
+    elif target in (list, dict):
+        result = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(result, target):
+            raise TypeError(value)
+    elif isinstance(value, target):
+        result = value
+    else:
+        raise TypeError(value)
+    return cast(T, result)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            number = float(text)
+            if number.is_integer():
+                return int(number)
+    raise ValueError(value)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _shorten(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

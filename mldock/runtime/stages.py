@@ -1,0 +1,128 @@
+"""Stages (`MLDOCK_STAGE`, default `dev`) and the stage-attached steps of a container's lifecycle.
+
+    from mldock import TrainingContainer, on_startup, on_cleanup
+
+    class Training(TrainingContainer):
+        @on_startup(stages=["dev"])       # runs after the downloads, only in stage dev
+        def seed_sample_data(self) -> None: ...
+
+        @on_cleanup(stages=["test"])      # runs before the uploads, only in stage test
+        def verify_outputs(self) -> None: ...
+
+`stages=None` (the default, also written as a bare `@on_startup`) runs the step in every stage. Steps run in
+the order they are defined, base classes first; a subclass that redefines a step's name replaces it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from mldock.errors import StageError
+
+__all__ = [
+    "DEFAULT_STAGE",
+    "Phase",
+    "StepSpec",
+    "collect_steps",
+    "on_cleanup",
+    "on_startup",
+    "parse_stage",
+]
+
+DEFAULT_STAGE = "dev"
+_STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
+_MAX_STAGE_LENGTH = 63
+_MARK = "__mldock_step__"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Phase(enum.Enum):
+    """When a step runs: at the end of startup() or at the start of cleanup()."""
+
+    STARTUP = "startup"
+    CLEANUP = "cleanup"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a decorator attached to a method: its phase and its stages (None = every stage)."""
+
+    phase: Phase
+    stages: frozenset[str] | None
+
+    def runs_in(self, stage: str) -> bool:
+        """True when the step runs in `stage`."""
+        return self.stages is None or stage in self.stages
+
+
+def parse_stage(value: str | None, *, variable: str = "MLDOCK_STAGE") -> str:
+    """The stage named by `value` (None or absent → `dev`); StageError names `variable` when it is unusable."""
+    if value is None:
+        return DEFAULT_STAGE
+    if not isinstance(value, str):
+        raise StageError(f"{variable}: {value!r} is not a stage name (expected a string)")
+    if len(value) > _MAX_STAGE_LENGTH or not value.isascii() or not _STAGE_PATTERN.fullmatch(value):
+        raise StageError(
+            f"{variable}: {value!r} is not a stage name; use lower-case letters, digits, '_' or '-', "
+            f"starting with a letter, at most {_MAX_STAGE_LENGTH} characters (e.g. dev, test, prod)"
+        )
+    return value
+
+
+@overload
+def on_startup(func: F, /) -> F: ...
+@overload
+def on_startup(*, stages: Iterable[str] | None = None) -> Callable[[F], F]: ...
+def on_startup(func: F | None = None, /, *, stages: Iterable[str] | None = None) -> F | Callable[[F], F]:
+    """Run the decorated method at the end of startup(), after the downloads, in `stages` (None = all)."""
+    return _decorate(Phase.STARTUP, func, stages)
+
+
+@overload
+def on_cleanup(func: F, /) -> F: ...
+@overload
+def on_cleanup(*, stages: Iterable[str] | None = None) -> Callable[[F], F]: ...
+def on_cleanup(func: F | None = None, /, *, stages: Iterable[str] | None = None) -> F | Callable[[F], F]:
+    """Run the decorated method at the start of cleanup(), before the uploads, in `stages` (None = all)."""
+    return _decorate(Phase.CLEANUP, func, stages)
+
+
+def collect_steps(cls: type, phase: Phase) -> list[tuple[str, StepSpec]]:
+    """The (method name, spec) of every step of `phase` defined on `cls`, in definition order, bases first."""
+    steps: dict[str, StepSpec | None] = {}
+    for klass in reversed(cls.__mro__):
+        for name, attribute in vars(klass).items():
+            spec = getattr(attribute, _MARK, None)
+            if isinstance(spec, StepSpec):
+                steps[name] = spec
+            elif name in steps:
+                steps[name] = None  # redefined without a decorator: no longer a step
+    return [(name, spec) for name, spec in steps.items() if spec is not None and spec.phase is phase]
+
+
+def _decorate(phase: Phase, func: F | None, stages: Iterable[str] | None) -> F | Callable[[F], F]:
+    spec = StepSpec(phase, _parse_stages(phase, stages))
+
+    def mark(target: F) -> F:
+        if not callable(target):
+            raise TypeError(f"@on_{phase.value} decorates a method, not {target!r}")
+        setattr(target, _MARK, spec)
+        return target
+
+    return mark(func) if func is not None else mark
+
+
+def _parse_stages(phase: Phase, stages: Iterable[str] | None) -> frozenset[str] | None:
+    if stages is None:
+        return None
+    if isinstance(stages, str):
+        raise StageError(f"@on_{phase.value}(stages={stages!r}): give a list of stage names, e.g. [{stages!r}]")
+    parsed = frozenset(parse_stage(stage, variable=f"@on_{phase.value}(stages=...)") for stage in stages)
+    if not parsed:
+        raise StageError(f"@on_{phase.value}(stages=[]): an empty list never runs; name a stage or use None")
+    return parsed
