@@ -44,6 +44,18 @@ class StageConfig:
     hyperparameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     seed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
+    def to_dict(self) -> dict[str, Any]:
+        """This stage as written in `mldock.json` (environment keys with their MLDOCK_ prefix)."""
+        data: dict[str, Any] = {}
+        if self.description:
+            data["description"] = self.description
+        data["production"] = self.production
+        data["environment"] = dict(self.environment)
+        data["hyperparameters"] = dict(self.hyperparameters)
+        if self.seed:
+            data["seed"] = dict(self.seed)
+        return data
+
     def container_environment(self) -> dict[str, str]:
         """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE."""
         return {**self.environment, "MLDOCK_STAGE": self.name}
@@ -61,6 +73,20 @@ class ProjectConfig:
     serve: str = "predictor:Predictor"
     description: str = ""
     stages: Mapping[str, StageConfig] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `mldock.json` content this config stands for (parsing it again gives an equal config)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "base_image": self.base_image,
+            "requirements": self.requirements,
+            "train": self.train,
+            "serve": self.serve,
+        }
+        if self.description:
+            data["description"] = self.description
+        data["stages"] = {name: stage.to_dict() for name, stage in self.stages.items()}
+        return data
 
     @property
     def config_file(self) -> Path:
@@ -144,15 +170,34 @@ def _validate(data: object, source: str) -> None:
     raise ConfigError("\n".join(lines))
 
 
+_PATTERN_MEANING = {
+    "^[a-z0-9][a-z0-9_.-]{0,62}$": "lower-case letters, digits, '_', '.', '-'; starting with a letter or digit; "
+    "at most 63 characters",
+    "^[a-z][a-z0-9_-]{0,62}$": "lower-case letters, digits, '_', '-'; starting with a letter; at most 63 characters",
+    "^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$": "module:attribute, like trainer:train",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "a variable name: letters, digits and '_', not starting with a digit",
+    "^[a-z0-9][a-z0-9_.-]*$": "a channel name: lower-case letters, digits, '_', '.', '-'",
+}
+
+
 def _field_path(error: Any) -> str:
     parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [str(name) for name in error.validator_value if name not in error.instance]
+        parts.extend(missing[:1])
+    elif "propertyNames" in error.schema_path:
+        parts.append(str(error.instance))
     return ".".join(parts) if parts else "(top level)"
 
 
 def _explain(error: Any) -> str:
     validator, value = error.validator, error.instance
+    if validator == "required":
+        return "this required field is missing"
     if validator == "pattern":
-        return f"{value!r} does not match the expected form {error.validator_value}"
+        meaning = _PATTERN_MEANING.get(str(error.validator_value), f"the form {error.validator_value}")
+        what = "the key" if "propertyNames" in error.schema_path else "the value"
+        return f"{what} {value!r} is not allowed; expected {meaning}"
     if validator == "additionalProperties" and isinstance(value, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed))
@@ -162,8 +207,6 @@ def _explain(error: Any) -> str:
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"expected {expected}, got {type(value).__name__} {json.dumps(value)[:60]}"
-    if validator == "propertyNames":
-        return f"bad key: {error.message}"
     return str(error.message)
 
 
