@@ -1,0 +1,55 @@
+"""mldock: build local, deploy everywhere.
+
+    from mldock import Environment, TrainingContainer, on_startup
+
+The names below are the container runtime's public API; importing them needs only the standard library.
+"""
+
+from mldock.errors import (
+    AssetsError,
+    BuildError,
+    ChannelError,
+    ConfigError,
+    EngineError,
+    HyperparameterError,
+    LifecycleError,
+    MldockError,
+    RemoteNotFoundError,
+    RunnerError,
+    StageError,
+    StorageError,
+    ToolingError,
+    UnsafeKeyError,
+    UserError,
+)
+from mldock.runtime.channels import Channel, ChannelKind
+from mldock.runtime.containers import ServingContainer, TrainingContainer
+from mldock.runtime.environment import Environment
+from mldock.runtime.hyperparameters import Hyperparameters
+from mldock.runtime.stages import on_cleanup, on_startup
+
+__all__ = [
+    "AssetsError",
+    "BuildError",
+    "Channel",
+    "ChannelError",
+    "ChannelKind",
+    "ConfigError",
+    "EngineError",
+    "Environment",
+    "HyperparameterError",
+    "Hyperparameters",
+    "LifecycleError",
+    "MldockError",
+    "RemoteNotFoundError",
+    "RunnerError",
+    "ServingContainer",
+    "StageError",
+    "StorageError",
+    "ToolingError",
+    "TrainingContainer",
+    "UnsafeKeyError",
+    "UserError",
+    "on_cleanup",
+    "on_startup",
+]

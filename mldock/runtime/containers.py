@@ -1,0 +1,163 @@
+"""TrainingContainer and ServingContainer: the startup()/cleanup() lifecycle users extend in `assets.py`.
+
+    from mldock import TrainingContainer, on_startup
+
+    class Training(TrainingContainer):
+        @on_startup(stages=["dev"])
+        def seed_sample_data(self) -> None:
+            (self.env.input_data_dir / "train" / "sample.csv").write_text("x,y\\n1,2\\n")
+
+startup() downloads the input and input-model channels, then runs the @on_startup steps of the stage.
+cleanup() runs the @on_cleanup steps, then uploads the output and output-model channels, also when a step
+failed (outputs written so far are data). Overriding startup()/cleanup() and calling super() works too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import ClassVar
+
+from mldock.errors import StorageError
+from mldock.runtime.channels import Channel
+from mldock.runtime.environment import Environment
+from mldock.runtime.stages import Phase, collect_steps
+from mldock.storage.base import Remote, TransferReport
+from mldock.storage.registry import remote_for
+
+__all__ = ["Container", "ServingContainer", "TrainingContainer", "is_truthy"]
+
+logger = logging.getLogger("mldock")
+
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+def is_truthy(value: str | None) -> bool:
+    """True for a setting spelled 1/true/yes/on (any case)."""
+    return value is not None and value.strip().lower() in _TRUTHY
+
+
+class Container:
+    """The lifecycle shared by training and serving containers.
+
+        container = TrainingContainer(Environment.from_env())
+        container.startup()
+        ...
+        container.cleanup()
+
+    `environment_class` names the Environment the entrypoint builds for this container (a platform
+    environment such as AWSEnvironment resolves channel values without a scheme).
+    """
+
+    environment_class: ClassVar[type[Environment]] = Environment
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def startup(self) -> None:
+        """Download input and input-model channels, then run the @on_startup steps of the stage."""
+        self.download_inputs()
+        self.run_steps(Phase.STARTUP)
+
+    def cleanup(self) -> None:
+        """Run the @on_cleanup steps of the stage, then upload output and output-model channels.
+
+        The uploads happen even when a step raises; the step's exception is raised afterwards.
+        """
+        try:
+            self.run_steps(Phase.CLEANUP)
+        finally:
+            self.upload_outputs()
+
+    def remote_for(self, uri: str) -> Remote:
+        """The remote for `uri` (by scheme); override to inject a remote in tests."""
+        return remote_for(uri)
+
+    def run_steps(self, phase: Phase) -> None:
+        """Run this class's steps of `phase` that are attached to the current stage, in definition order."""
+        for name, spec in collect_steps(type(self), phase):
+            if not spec.runs_in(self.env.stage):
+                logger.debug("%s: skipping step %s (not in stage %s)", phase.value, name, self.env.stage)
+                continue
+            logger.info("%s: running step %s (stage %s)", phase.value, name, self.env.stage)
+            started = time.monotonic()
+            getattr(self, name)()
+            logger.info("%s: step %s finished in %.2fs", phase.value, name, time.monotonic() - started)
+
+    def download_inputs(self) -> list[TransferReport]:
+        """Download every input and input-model channel into its folder."""
+        channels = (*self.env.input_channels, *self.env.input_model_channels)
+        return [self._transfer(channel, upload=False) for channel in channels]
+
+    def upload_outputs(self) -> list[TransferReport]:
+        """Upload every output and output-model channel; tries all, then raises the StorageError(s)."""
+        reports: list[TransferReport] = []
+        errors: list[StorageError] = []
+        for channel in (*self.env.output_channels, *self.env.output_model_channels):
+            try:
+                reports.append(self._transfer(channel, upload=True))
+            except StorageError as exc:
+                logger.error("cleanup: uploading %s channel %r failed: %s", channel.kind.value, channel.name, exc)
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            details = "; ".join(str(exc) for exc in errors)
+            raise StorageError(f"{len(errors)} channels failed to upload: {details}") from errors[0]
+        return reports
+
+    def _transfer(self, channel: Channel, *, upload: bool) -> TransferReport:
+        phase, verb = ("cleanup", "uploading") if upload else ("startup", "downloading")
+        direction = f"{channel.path} -> {channel.uri}" if upload else f"{channel.uri} -> {channel.path}"
+        logger.info("%s: %s %s channel %r: %s", phase, verb, channel.kind.value, channel.name, direction)
+        started = time.monotonic()
+        remote = self.remote_for(channel.uri)
+        if upload:
+            channel.path.mkdir(parents=True, exist_ok=True)
+            create = is_truthy(self.env.settings.get("CREATE_MISSING_BUCKETS"))
+            report = remote.upload(channel.path, channel.uri, create_bucket=create)
+        else:
+            report = remote.download(channel.uri, channel.path)
+        logger.info(
+            "%s: %s channel %r: %d files, %s in %.2fs",
+            phase,
+            "uploaded" if upload else "downloaded",
+            channel.name,
+            report.files,
+            format_bytes(report.bytes),
+            time.monotonic() - started,
+        )
+        if upload and report.files == 0:
+            logger.warning("cleanup: output channel %r was empty (%s)", channel.name, channel.path)
+        return report
+
+
+class TrainingContainer(Container):
+    """The training lifecycle: startup() → the training step (run by the entrypoint) → cleanup().
+
+    class Training(TrainingContainer):
+        @on_cleanup(stages=["test"])
+        def verify_outputs(self) -> None:
+            assert (self.env.model_dir / "model" / "weights.bin").exists()
+    """
+
+
+class ServingContainer(Container):
+    """The serving lifecycle: startup() → the HTTP server with the predictor → cleanup() at shutdown.
+
+    class Serving(ServingContainer):
+        @on_startup(stages=["dev"])
+        def use_sample_model(self) -> None: ...
+    """
+
+
+def format_bytes(count: int) -> str:
+    """`count` bytes in a human unit: 512 B, 1.5 KiB, 3.2 MiB."""
+    if count < 1024:
+        return f"{count} B"
+    size = count / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

@@ -1,0 +1,208 @@
+"""Serving: a small WSGI app around the user's predictor, run by waitress (imported only here, lazily).
+
+    class Predictor:                                  # predictor.py, the default handler predictor:Predictor
+        def __init__(self, env): self.model = load(env.model_dir / "model")
+        def predict(self, body: bytes, content_type: str, accept: str): return {"y": ...}
+        def ping(self) -> bool: return True           # optional
+
+Routes: `GET /ping` (and `AIP_HEALTH_ROUTE`) answers 200 only once startup() and the predictor's constructor
+have finished (and `ping()`, when defined, returns true), 503 before. `POST /invocations` (and
+`AIP_PREDICT_ROUTE`) passes the body, Content-Type and Accept to `predict()`, whose result may be bytes, str,
+dict/list (sent as JSON) or a `(body, content_type)` tuple. A mldock UserError from predict() → 400, any other
+exception → 500 with a JSON error (the traceback goes to the log only); a body over the limit → 413.
+
+Settings: port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080; host `MLDOCK_SERVE_HOST` (0.0.0.0);
+`MLDOCK_SERVE_THREADS` (4); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB); `MLDOCK_STOP_GRACE_SECONDS` (20) bounds
+the wait for in-flight requests at shutdown. The server listens before startup() runs (in a thread);
+SIGTERM/SIGINT stop accepting, let in-flight requests finish, run cleanup() and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mldock.errors import UserError
+from mldock.runtime.environment import Environment
+
+__all__ = ["PredictionApp", "ServeConfig", "encode_result"]
+
+logger = logging.getLogger("mldock")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+_STATUS = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    413: "413 Content Too Large",
+    500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where and how to serve, read from the environment's settings and the Vertex AI `AIP_*` variables.
+
+    ServeConfig.from_env(env, os.environ).port       # MLDOCK_SERVE_PORT, else AIP_HTTP_PORT, else 8080
+    """
+
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    health_routes: frozenset[str] = frozenset({"/ping"})
+    predict_routes: frozenset[str] = frozenset({"/invocations"})
+    threads: int = 4
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    grace_seconds: float = 20.0
+
+    @classmethod
+    def from_env(cls, env: Environment, environ: Mapping[str, str]) -> ServeConfig:
+        """The configuration for `env`; UserError naming the variable for a bad value."""
+        settings = env.settings
+        port_variable = "MLDOCK_SERVE_PORT" if settings.get("SERVE_PORT") else "AIP_HTTP_PORT"
+        port_value = settings.get("SERVE_PORT") or environ.get("AIP_HTTP_PORT") or str(DEFAULT_PORT)
+        return cls(
+            host=settings.get("SERVE_HOST", "").strip() or "0.0.0.0",
+            port=_number(port_value, port_variable, int, 0, 65535),
+            health_routes=_routes("/ping", environ.get("AIP_HEALTH_ROUTE"), "AIP_HEALTH_ROUTE"),
+            predict_routes=_routes("/invocations", environ.get("AIP_PREDICT_ROUTE"), "AIP_PREDICT_ROUTE"),
+            threads=_number(settings.get("SERVE_THREADS", "4"), "MLDOCK_SERVE_THREADS", int, 1, 1024),
+            max_body_bytes=_number(
+                settings.get("SERVE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)),
+                "MLDOCK_SERVE_MAX_BODY_BYTES",
+                int,
+                1,
+                2**40,
+            ),
+            grace_seconds=_number(settings.get("STOP_GRACE_SECONDS", "20"), "MLDOCK_STOP_GRACE_SECONDS", float, 0, 1e6),
+        )
+
+
+class PredictionApp:
+    """The WSGI application: health and predict routes around a predictor that arrives once loaded.
+
+    app = PredictionApp(ServeConfig()); app.set_predictor(Predictor(env))   # /ping turns 200
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self._predictor: Any = None
+        self._ready = threading.Event()
+
+    def set_predictor(self, predictor: Any) -> None:
+        """Install the loaded predictor; from now on /ping may answer 200."""
+        self._predictor = predictor
+        self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the predictor is installed."""
+        return self._ready.is_set()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path in self.config.health_routes:
+            if method not in ("GET", "HEAD"):
+                return _respond(start_response, 405, _error("use GET"), extra=[("Allow", "GET, HEAD")])
+            return self._ping(start_response)
+        if path in self.config.predict_routes:
+            if method != "POST":
+                return _respond(start_response, 405, _error("use POST"), extra=[("Allow", "POST")])
+            return self._invoke(environ, start_response)
+        return _respond(start_response, 404, _error(f"no route {path}"))
+
+    def _ping(self, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.ready:
+            return _respond(start_response, 503, _error("not ready: startup is running"))
+        ping = getattr(self._predictor, "ping", None)
+        if callable(ping):
+            try:
+                healthy = bool(ping())
+            except Exception:
+                logger.exception("serve: ping() raised")
+                healthy = False
+            if not healthy:
+                return _respond(start_response, 503, _error("the predictor reports it is not healthy"))
+        return _respond(start_response, 200, (b'{"status": "ok"}', "application/json"))
+
+    def _invoke(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not self.ready:
+            return _respond(start_response, 503, _error("not ready: startup is running"))
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _respond(start_response, 400, _error("bad Content-Length"))
+        if length > self.config.max_body_bytes:
+            return _respond(start_response, 413, _error(f"body over {self.config.max_body_bytes} bytes"))
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        content_type = environ.get("CONTENT_TYPE") or "application/octet-stream"
+        accept = environ.get("HTTP_ACCEPT") or "*/*"
+        try:
+            result = self._predictor.predict(body, content_type, accept)
+            payload = encode_result(result, accept)
+        except UserError as exc:
+            return _respond(start_response, 400, _error(str(exc)))
+        except Exception as exc:
+            logger.exception("serve: predict() raised %s", type(exc).__name__)
+            return _respond(start_response, 500, _error(f"predict() failed ({type(exc).__name__}); see the log"))
+        return _respond(start_response, 200, payload)
+
+
+def encode_result(result: Any, accept: str = "*/*") -> tuple[bytes, str]:
+    """The response body and content type for what predict() returned; TypeError for anything else."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+        body, _ = encode_result(result[0], accept)
+        return body, result[1]
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        specific = accept and "*" not in accept and "," not in accept
+        return bytes(result), accept if specific else "application/octet-stream"
+    if isinstance(result, str):
+        return result.encode("utf-8"), "text/plain; charset=utf-8"
+    if isinstance(result, (dict, list)):
+        return json.dumps(result).encode("utf-8"), "application/json"
+    raise TypeError(
+        f"predict() returned {type(result).__name__}; return bytes, str, dict, list or (body, content_type)"
+    )
+
+
+def _respond(
+    start_response: StartResponse,
+    status: int,
+    payload: tuple[bytes, str],
+    *,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    body, content_type = payload
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *(extra or [])]
+    start_response(_STATUS[status], headers)
+    return [body]
+
+
+def _error(message: str) -> tuple[bytes, str]:
+    return json.dumps({"error": message}).encode("utf-8"), "application/json"
+
+
+def _routes(default: str, extra: str | None, variable: str) -> frozenset[str]:
+    if extra is None or not extra.strip():
+        return frozenset({default})
+    if not extra.startswith("/"):
+        raise UserError(f"{variable}: {extra!r} must be a path starting with '/'")
+    return frozenset({default, extra})
+
+
+def _number(value: str, variable: str, kind: type[int] | type[float], low: float, high: float) -> Any:
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        raise UserError(f"{variable}: {value!r} is not a {kind.__name__}") from None
+    if not low <= number <= high:
+        raise UserError(f"{variable}: {value!r} is out of range ({low:g}..{high:g})")
+    return number
