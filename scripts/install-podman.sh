@@ -102,7 +102,8 @@ if [ -e "$SOCK" ] && ! ping "unix://$SOCK"; then
   rm -f "$SOCK"
 fi
 say "starting podman system service on unix://$SOCK (log: $LOG)"
-nohup podman system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
+# its own session (setsid), so it outlives the shell and the process group that ran this script
+setsid nohup podman system service --time=0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
 echo $! >"$SOCK_DIR/podman.pid"
 
 for _ in $(seq 1 100); do

@@ -15,12 +15,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,15 +25,19 @@ from pathlib import Path
 from typing import IO
 
 from mldock.errors import RunnerError
+from mldock.runners._basedirs import BaseDirs
 from mldock.runners.addressing import host_process_environment
 from mldock.runners.base import RunResult, RunSpec
 from mldock.runners.environment import TaskEnvironment, task_environment
-from mldock.runners.serving import HttpEndpoint, wait_until_healthy
+from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
 
 __all__ = ["DEFAULT_GRACE", "ProcessRunner"]
 
-DEFAULT_GRACE = 10.0
-"""Seconds between SIGTERM and SIGKILL when a task is stopped (timeout, end of serving, interruption)."""
+DEFAULT_GRACE = 30.0
+"""Seconds between SIGTERM and SIGKILL when a task is stopped (timeout, end of serving, interruption).
+
+Longer than the runtime's own stop grace for the training step (MLDOCK_STOP_GRACE_SECONDS, default 20 s), so
+cleanup() can still upload what the step wrote."""
 
 _PR_SET_PDEATHSIG = 1
 _INHERITED_PREFIX = "MLDOCK_"
@@ -68,7 +69,7 @@ class ProcessRunner:
         self.grace = grace
         self.log = log
         self.keep_base_dir = keep_base_dir
-        self._base_dirs: list[Path] = []
+        self._base_dirs = BaseDirs()
 
     # -- training ------------------------------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class ProcessRunner:
             base_dir=base_dir if self.keep_base_dir else None,
         )
         if not self.keep_base_dir:
-            self._remove(base_dir)
+            self._base_dirs.remove(base_dir)
         return result
 
     # -- serving -------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ class ProcessRunner:
         """Start `serve` on a free port, wait for GET /ping 200, yield the endpoint; SIGTERM it on exit."""
         serve_spec = spec if spec.task == "serve" else _with_task(spec, "serve")
         base_dir = self._new_base_dir(serve_spec)
-        port = _free_port()
+        port = free_port()
         env = self._environment(serve_spec, base_dir, serve_port=port)
         child = _Child.start(self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log)
         try:
@@ -122,14 +123,13 @@ class ProcessRunner:
         finally:
             child.stop(self.grace)
             if not self.keep_base_dir:
-                self._remove(base_dir)
+                self._base_dirs.remove(base_dir)
 
     # -- base dirs -----------------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
         """Remove every base dir this runner made (results' `base_dir` paths stop existing)."""
-        while self._base_dirs:
-            self._remove(self._base_dirs[-1])
+        self._base_dirs.cleanup()
 
     def __enter__(self) -> ProcessRunner:
         return self
@@ -143,19 +143,13 @@ class ProcessRunner:
         return [self.python, "-m", "mldock.runtime.entrypoint", spec.task]
 
     def _new_base_dir(self, spec: RunSpec) -> Path:
-        path = Path(tempfile.mkdtemp(prefix=f"mldock-{spec.project.name}-{spec.task}-"))
-        self._base_dirs.append(path)
-        return path
-
-    def _remove(self, path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(ValueError):
-            self._base_dirs.remove(path)
+        return self._base_dirs.new(f"{spec.project.name}-{spec.task}")
 
     def _environment(self, spec: RunSpec, base_dir: Path, *, serve_port: int | None = None) -> TaskEnvironment:
         runner_env = {"MLDOCK_BASE_DIR": str(base_dir), "MLDOCK_PROJECT_DIR": str(spec.project.root)}
         if serve_port is not None:
             runner_env["MLDOCK_SERVE_PORT"] = str(serve_port)
+            runner_env["MLDOCK_SERVE_HOST"] = "127.0.0.1"  # the runtime's default, 0.0.0.0, would expose it
         return task_environment(spec, emulator_env=host_process_environment(spec.emulators), runner_env=runner_env)
 
 
@@ -231,13 +225,6 @@ def _read_failure(base_dir: Path, env: TaskEnvironment) -> str | None:
         return env.redact(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
-
-
-def _free_port() -> int:
-    """A loopback port free right now (the runtime binds it a moment later; a lost race shows as a start error)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -11,6 +11,7 @@ Both runners start the task, call `wait_until_healthy`, and hand out an `HttpEnd
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +21,7 @@ from typing import Any
 
 from mldock.errors import RunnerError
 
-__all__ = ["HttpEndpoint", "InvocationResponse", "wait_until_healthy"]
+__all__ = ["HttpEndpoint", "InvocationResponse", "free_port", "wait_until_healthy"]
 
 _LOG_TAIL_LINES = 40
 
@@ -152,6 +153,13 @@ def wait_until_healthy(
             )
         time.sleep(interval)
         interval = min(interval * 1.5, 0.5)
+
+
+def free_port() -> int:
+    """A loopback port free right now (the task binds it a moment later; a lost race shows as a start error)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _tail(text: str) -> str:
