@@ -1,0 +1,131 @@
+"""Session-scoped, lazy emulator fixtures: `s3_emulator`, `gcs_emulator`, `azure_blob_emulator`.
+
+    def test_upload(s3_emulator):
+        s3_emulator.create_bucket("data")
+        boto3.client("s3", endpoint_url=s3_emulator.endpoint_url, ...)
+
+An emulator starts the first time a test of this worker asks for it (directly, or through `mldock_storage`
+when a channel uses its scheme) and stops at the end of the session. Under pytest-xdist every worker starts
+its own, on a port the OS chooses: no port clash, no cross-process teardown to coordinate, nothing left
+behind. Under a production stage no emulator starts: a test that asks for one is skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+from pytest_mldock.state import KeptEmulator, session_state
+
+if TYPE_CHECKING:
+    from emulators.base import Emulator
+
+__all__ = [
+    "EMULATOR_FIXTURES",
+    "EmulatorConfig",
+    "azure_blob_emulator",
+    "gcs_emulator",
+    "mldock_emulator_config",
+    "s3_emulator",
+]
+
+EMULATOR_FIXTURES = {"s3": "s3_emulator", "gs": "gcs_emulator", "az": "azure_blob_emulator"}
+"""URI scheme -> the fixture that provides its emulator."""
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the plugin starts emulators; override the `mldock_emulator_config` fixture to change it.
+
+        @pytest.fixture(scope="session")
+        def mldock_emulator_config():
+            return EmulatorConfig(host="0.0.0.0", start_timeout=120)
+    """
+
+    host: str = "127.0.0.1"
+    """Address the emulators bind (host processes) or publish on (containers)."""
+    start_timeout: float | None = None
+    """Seconds to wait for an emulator to answer (None: the emulator's own default)."""
+
+
+@pytest.fixture(scope="session")
+def mldock_emulator_config() -> EmulatorConfig:
+    """How emulators are started (override in a conftest.py to change host or start timeout)."""
+    return EmulatorConfig()
+
+
+@pytest.fixture(scope="session")
+def s3_emulator(request: pytest.FixtureRequest, mldock_emulator_config: EmulatorConfig) -> Iterator[Emulator]:
+    """An S3 emulator (moto) for the session: `endpoint_url`, `env()`, `create_bucket(name)`."""
+    yield from _run_emulator(request, "s3", mldock_emulator_config)
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(request: pytest.FixtureRequest, mldock_emulator_config: EmulatorConfig) -> Iterator[Emulator]:
+    """A GCS emulator (fake-gcs-server) for the session: `endpoint_url`, `env()`, `create_bucket(name)`."""
+    yield from _run_emulator(request, "gcs", mldock_emulator_config)
+
+
+@pytest.fixture(scope="session")
+def azure_blob_emulator(
+    request: pytest.FixtureRequest, mldock_emulator_config: EmulatorConfig
+) -> Iterator[Emulator]:
+    """An Azure Blob emulator (Azurite) for the session: `endpoint_url`, `env()`, `create_bucket(name)`."""
+    yield from _run_emulator(request, "azure", mldock_emulator_config)
+
+
+def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorConfig) -> Iterator[Emulator]:
+    state = session_state(request.config)
+    _refuse_under_production(request, name)
+    emulator = _make(name, state.settings.emulators, config)
+    try:
+        emulator.start()
+    except BaseException:
+        emulator.stop()
+        raise
+    state.started.append(emulator)
+    try:
+        yield emulator
+    finally:
+        if state.settings.keep:
+            state.kept.append(_kept(emulator))
+        else:
+            emulator.stop()
+
+
+def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
+    state = session_state(request.config)
+    if state.settings.project is None:
+        return
+    stage = state.project().stage(state.settings.stage)
+    if stage.production:
+        pytest.skip(
+            f"mldock: stage {stage.name!r} is a production stage: no {name} emulator starts "
+            "(the test runs against the real storage the stage names)"
+        )
+
+
+def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
+    if mode == "container":
+        from emulators import containers  # type: ignore[attr-defined,unused-ignore]
+
+        made: Emulator = containers.container_emulator_for(name, host=config.host, start_timeout=config.start_timeout)
+        return made
+    from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
+
+    classes: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {
+        "s3": S3Emulator,
+        "gcs": GCSEmulator,
+        "azure": AzureBlobEmulator,
+    }
+    # cast: the classes declare `name`/`scheme` as ClassVar, the protocol as instance attributes
+    return cast("Emulator", classes[name](host=config.host, port=0, start_timeout=config.start_timeout))
+
+
+def _kept(emulator: Emulator) -> KeptEmulator:
+    stop = getattr(emulator, "how_to_stop", None)
+    how = stop() if callable(stop) else "it stops when this pytest process exits (host-process emulators)"
+    return KeptEmulator(name=emulator.name, endpoint=emulator.endpoint_url, how_to_stop=str(how))

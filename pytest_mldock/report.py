@@ -1,0 +1,74 @@
+"""What a test's report carries about its container runs: a "mldock container logs" section per run.
+
+    record(item, "train", result.logs)              # called by mldock_container after each run
+    attach_sections(item, report)                   # called by the makereport hook for each phase
+
+Sections appear under a failing test (and under passing ones with `-rP`), and in JUnit XML as system-out.
+Logs are recorded already masked by the runner; they are masked again here against the variables given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+__all__ = ["RUNS_KEY", "RunLog", "attach_sections", "describe_failure", "record"]
+
+_MAX_SECTION_LINES = 400
+
+
+@dataclass
+class RunLog:
+    """The logs of one run, and whether a report has shown them yet."""
+
+    title: str
+    text: str
+    shown: bool = False
+
+
+@dataclass
+class _Runs:
+    logs: list[RunLog] = field(default_factory=list)
+
+
+RUNS_KEY = pytest.StashKey[_Runs]()
+
+
+def record(item: pytest.Item, title: str, logs: str, environ: Mapping[str, str] | None = None) -> None:
+    """Remember `logs` of a run of `item` (secrets of `environ` masked) for its report."""
+    from mldock.runtime.redact import redact_text
+
+    text = redact_text(logs, environ) if environ else logs
+    runs = item.stash.setdefault(RUNS_KEY, _Runs())
+    runs.logs.append(RunLog(title=f"{title} #{len(runs.logs) + 1}", text=text))
+
+
+def attach_sections(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Add every run not yet shown as a report section "mldock container logs (<task> #n)"."""
+    runs = item.stash.get(RUNS_KEY, None)
+    if runs is None:
+        return
+    for run in runs.logs:
+        if run.shown:
+            continue
+        run.shown = True
+        report.sections.append((f"mldock container logs ({run.title})", _tail(run.text) or "(no output)"))
+
+
+def describe_failure(headline: str, description: str, extra: Mapping[str, str] | None = None) -> str:
+    """An assertion message: the headline, the run's description (outcome, failure file, log tail,
+    masked environment), then any extra sections."""
+    parts = [headline, description]
+    for name, text in (extra or {}).items():
+        parts.append(f"--- {name} ---\n{text}")
+    return "\n".join(parts)
+
+
+def _tail(text: str) -> str:
+    lines = text.splitlines()
+    if len(lines) <= _MAX_SECTION_LINES:
+        return text.rstrip("\n")
+    dropped = len(lines) - _MAX_SECTION_LINES
+    return "\n".join([f"[... {dropped} earlier lines not shown ...]", *lines[-_MAX_SECTION_LINES:]])
