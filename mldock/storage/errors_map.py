@@ -58,7 +58,11 @@ def _error_code(exc: BaseException) -> str:
 
 
 def _summary(exc: BaseException) -> str:
-    text = _SAS_SIGNATURE.sub(r"\1***", str(exc)).strip().splitlines()
+    try:
+        raw = str(exc)
+    except Exception:  # some SDK exceptions cannot render themselves when half-built
+        raw = ""
+    text = _SAS_SIGNATURE.sub(r"\1***", raw).strip().splitlines()
     first = text[0] if text else ""
     first = first if len(first) <= _MAX_SUMMARY else first[:_MAX_SUMMARY] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
