@@ -1,0 +1,42 @@
+"""The public names of `mldock`, and the runtime's promise to import only the standard library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import mldock
+import mldock.errors
+
+EXPECTED = {
+    "Environment",
+    "TrainingContainer",
+    "ServingContainer",
+    "on_startup",
+    "on_cleanup",
+    "Channel",
+    "ChannelKind",
+    "Hyperparameters",
+    *mldock.errors.__all__,
+}
+
+
+def test_all_is_exact_and_importable() -> None:
+    assert set(mldock.__all__) == EXPECTED
+    assert len(mldock.__all__) == len(EXPECTED)
+    for name in mldock.__all__:
+        assert getattr(mldock, name) is not None
+
+
+FORBIDDEN = ["docker", "click", "rich", "jsonschema", "boto3", "botocore", "google", "azure", "waitress"]
+
+
+def test_runtime_imports_no_tooling_or_sdk_module() -> None:
+    code = (
+        "import sys, json, mldock, mldock.runtime.entrypoint, mldock.runtime.serving, mldock.runtime.step; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out))
+    assert loaded.isdisjoint(FORBIDDEN), loaded & set(FORBIDDEN)
