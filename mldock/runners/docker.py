@@ -1,0 +1,364 @@
+"""The `docker` runner: the project's image (built, cached) run through any Docker Engine API.
+
+    with DockerRunner() as runner:                       # connects on first use; Docker or Podman
+        result = runner.run(RunSpec(project, project.stage("test"), emulators=[s3]))
+        result.assert_succeeded()
+        (result.base_dir / "output").iterdir()           # a host copy of the container's /opt/ml
+
+Every container it starts carries mldock's labels (session, owner, `io.mldock.run`) and is removed when the
+run ends, also after an exception or Ctrl-C; leftovers of a killed session are swept at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mldock.engine import RUN_LABEL, ResourceTracker, connect, engine_errors, sweep_stale
+from mldock.errors import RunnerError
+from mldock.runners._basedirs import BaseDirs
+from mldock.runners.addressing import ContainerAddressing, EngineKind, NetworkMode, container_addressing
+from mldock.runners.base import RunResult, RunSpec
+from mldock.runners.environment import TaskEnvironment, task_environment
+from mldock.runners.process import DEFAULT_GRACE
+from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+__all__ = ["CONTAINER_BASE_DIR", "SERVE_PORT", "DockerRunner"]
+
+CONTAINER_BASE_DIR = "/opt/ml"
+SERVE_PORT = 8080
+_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
+
+
+class DockerRunner:
+    """Runs the project's image as a container: `train` to the end, or `serve` behind a published port.
+
+        runner = DockerRunner(network="bridge", log=print)
+        with runner.serve(spec) as endpoint:
+            endpoint.invoke(b"1,2,3", content_type="text/csv")
+
+    `client` is a docker-py client (default: `mldock.engine.connect()` on first use); `image` skips the build
+    and runs that tag; `network` is the addressing mode of `mldock.runners.addressing`; `grace` the seconds
+    between SIGTERM and SIGKILL; `log` gets the container's output line by line; `copy_base_dir=False` copies
+    only the failure file out of the container (then `RunResult.base_dir` is None). Host copies of base dirs
+    belong to the caller until `cleanup()` (or the end of `with`).
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        image: str | None = None,
+        network: NetworkMode = "auto",
+        grace: float = DEFAULT_GRACE,
+        log: Callable[[str], None] | None = None,
+        copy_base_dir: bool = True,
+        build_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self._client = client
+        self.image = image
+        self.network = network
+        self.grace = grace
+        self.log = log
+        self.copy_base_dir = copy_base_dir
+        self.build_progress = build_progress
+        self._engine: EngineKind | None = None
+        self._swept = False
+        self._base_dirs = BaseDirs()
+
+    # -- engine and image ----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine client; the first use connects and sweeps what killed sessions left behind."""
+        if self._client is None:
+            self._client = connect()
+        if not self._swept:
+            self._swept = True
+            sweep_stale(self._client)
+        return self._client
+
+    @property
+    def engine(self) -> EngineKind:
+        """"podman" or "docker" (the host gateway's name differs)."""
+        if self._engine is None:
+            with engine_errors("asking the engine for its version"):
+                version = self.client.version()
+            names = " ".join(str(c.get("Name", "")) for c in version.get("Components") or [])
+            self._engine = "podman" if "podman" in names.lower() else "docker"
+        return self._engine
+
+    def image_for(self, spec: RunSpec) -> str:
+        """The tag to run: `image` when given, else the project's image (built when its content changed)."""
+        if self.image is not None:
+            return self.image
+        from mldock.build import build_image
+
+        built = build_image(spec.project, client=self.client, progress=self.build_progress)
+        return str(built.tag)
+
+    # -- training ------------------------------------------------------------------------------------------
+
+    def run(self, spec: RunSpec) -> RunResult:
+        """Run `spec.task` in a fresh container to the end (or `spec.timeout`); the container is removed after."""
+        image = self.image_for(spec)
+        plan = self._addressing(spec)
+        env = task_environment(spec, emulator_env=plan.environment)
+        run_id = uuid.uuid4().hex[:12]
+        with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
+            started = time.monotonic()
+            container = self._start(spec, image, env, plan, tracker, run_id)
+            pump = _LogPump.start(container, env, self.log)
+            timed_out = False
+            try:
+                exit_code = self._wait(container, spec.timeout)
+            except _Timeout:
+                timed_out = True
+                with engine_errors(f"stopping timed-out container {container.name}"):
+                    container.stop(timeout=int(self.grace))
+                exit_code = self._wait(container, self.grace + 30)
+            duration = time.monotonic() - started
+            if pump is not None:
+                pump.join()
+            logs = env.redact(_logs(container))
+            if timed_out:
+                logs += (
+                    f"\n[mldock] {spec.task} timed out after {spec.timeout:g}s: "
+                    f"container stopped (SIGTERM, SIGKILL after {self.grace:g}s)\n"
+                )
+            base_dir, failure = self._collect(container, spec, env)
+        return RunResult(
+            task=spec.task,
+            exit_code=exit_code,
+            logs=logs,
+            failure=failure,
+            duration=duration,
+            environment=env.masked,
+            timed_out=timed_out,
+            base_dir=base_dir,
+        )
+
+    # -- serving -------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> Iterator[HttpEndpoint]:
+        """Start `serve`, publish its port on 127.0.0.1, wait for /ping 200, yield; stop gracefully on exit."""
+        from dataclasses import replace
+
+        spec = replace(spec, task="serve")
+        image = self.image_for(spec)
+        plan = self._addressing(spec)
+        host_port = free_port() if plan.host_network else None
+        runner_env = {"MLDOCK_SERVE_PORT": str(host_port)} if host_port is not None else {}
+        env = task_environment(spec, emulator_env=plan.environment, runner_env=runner_env)
+        run_id = uuid.uuid4().hex[:12]
+        with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
+            ports = None if plan.host_network else {f"{SERVE_PORT}/tcp": ("127.0.0.1", None)}
+            container = self._start(spec, image, env, plan, tracker, run_id, ports=ports)
+            pump = _LogPump.start(container, env, self.log)
+            try:
+                if host_port is None:
+                    host_port = _published_port(container)
+                endpoint = HttpEndpoint(f"http://127.0.0.1:{host_port}", logs=lambda: env.redact(_logs(container)))
+                wait_until_healthy(
+                    endpoint, timeout=ready_timeout, exited=lambda: _exit_code(container), what="the serving container"
+                )
+                yield endpoint
+            finally:
+                with contextlib.suppress(Exception):  # the tracker removes it regardless
+                    container.stop(timeout=int(self.grace))
+                if pump is not None:
+                    pump.join()
+
+    # -- base dirs -----------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Remove every host copy of a base dir this runner made."""
+        self._base_dirs.cleanup()
+
+    def __enter__(self) -> DockerRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _addressing(self, spec: RunSpec) -> ContainerAddressing:
+        if not spec.emulators and self.network != "host":
+            return ContainerAddressing()
+        return container_addressing(spec.emulators, engine=self.engine, mode=self.network)
+
+    def _start(
+        self,
+        spec: RunSpec,
+        image: str,
+        env: TaskEnvironment,
+        plan: ContainerAddressing,
+        tracker: ResourceTracker,
+        run_id: str,
+        *,
+        ports: dict[str, Any] | None = None,
+    ) -> Container:
+        name = _NAME_UNSAFE.sub("-", f"mldock-{spec.project.name}-{spec.task}-{run_id}")
+        with engine_errors(f"creating container {name} from {image}"):
+            container: Container = self.client.containers.create(
+                image,
+                command=[spec.task],
+                name=name,
+                environment=dict(env.variables),
+                labels=tracker.labels,
+                detach=True,
+                ports=ports,
+                **plan.run_kwargs(),
+            )
+        tracker.container(container)
+        with engine_errors(f"starting container {name}"):
+            container.start()
+        return container
+
+    def _wait(self, container: Container, timeout: float | None) -> int:
+        import requests.exceptions
+
+        with engine_errors(f"waiting for container {container.name}"):
+            try:
+                result = container.wait(timeout=timeout)
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+                if _exit_code(container) is None:
+                    raise _Timeout from exc
+                result = container.wait(timeout=30)
+        return int(result.get("StatusCode", -1))
+
+    def _collect(self, container: Container, spec: RunSpec, env: TaskEnvironment) -> tuple[Path | None, str | None]:
+        """Copy the base dir (or only the failure file) out of the stopped container; read the failure file."""
+        base = env.variables.get("MLDOCK_BASE_DIR") or CONTAINER_BASE_DIR
+        failure_path = f"{base.rstrip('/')}/output/failure"
+        target = self._base_dirs.new(f"{spec.project.name}-{spec.task}")
+        if not self.copy_base_dir:
+            copied = _copy_out(container, failure_path, target)
+            failure = _read(target / "failure", env) if copied else None
+            self._base_dirs.remove(target)
+            return None, failure
+        if not _copy_out(container, base, target):
+            self._base_dirs.remove(target)
+            return None, None
+        base_dir = target / Path(base).name
+        return base_dir, _read(base_dir / "output" / "failure", env)
+
+
+class _Timeout(Exception):
+    """The container was still running when the run's timeout expired."""
+
+
+class _LogPump:
+    """Streams a container's output to a callback line by line (only when a callback is given)."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self._thread = thread
+
+    @classmethod
+    def start(
+        cls, container: Container, env: TaskEnvironment, log: Callable[[str], None] | None
+    ) -> _LogPump | None:
+        if log is None:
+            return None
+
+        def pump() -> None:
+            pending = b""
+            with contextlib.suppress(Exception):  # the container going away ends the stream
+                for chunk in container.logs(stream=True, follow=True):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        _emit(log, env.redact(line.decode("utf-8", "replace")))
+            if pending:
+                _emit(log, env.redact(pending.decode("utf-8", "replace")))
+
+        thread = threading.Thread(target=pump, name=f"logs-{container.name}", daemon=True)
+        thread.start()
+        return cls(thread)
+
+    def join(self) -> None:
+        self._thread.join(timeout=5.0)
+
+
+def _emit(log: Callable[[str], None], line: str) -> None:
+    with contextlib.suppress(Exception):  # a broken callback must not break the run
+        log(line)
+
+
+def _logs(container: Container) -> str:
+    with contextlib.suppress(Exception):
+        data: bytes = container.logs(stdout=True, stderr=True)
+        return data.decode("utf-8", "replace")
+    return ""
+
+
+def _exit_code(container: Container) -> int | None:
+    """The container's exit code once it has stopped, else None."""
+    with engine_errors(f"inspecting container {container.name}"):
+        container.reload()
+    state = container.attrs.get("State") or {}
+    if state.get("Running") or container.status in ("created", "running", "restarting", "paused"):
+        return None
+    return int(state.get("ExitCode", -1))
+
+
+def _published_port(container: Container) -> int:
+    with engine_errors(f"inspecting container {container.name}"):
+        container.reload()
+    bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for binding in bindings.get(f"{SERVE_PORT}/tcp") or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    raise RunnerError(
+        f"container {container.name}: the engine did not publish port {SERVE_PORT} "
+        f"(port bindings: {bindings}); logs:\n{_logs(container)[-2000:]}"
+    )
+
+
+def _copy_out(container: Container, path: str, target: Path) -> bool:
+    """Extract `path` of the container into `target`; False when it does not exist there."""
+    import docker.errors
+
+    archive = target / ".archive.tar"
+    try:
+        with engine_errors(f"copying {path} out of container {container.name}"):
+            try:
+                stream, _ = container.get_archive(path)
+            except docker.errors.NotFound:
+                return False
+            with open(archive, "wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(target, filter="data")
+            else:  # pragma: no cover - Python without extraction filters
+                tar.extractall(target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(archive)
+    return True
+
+
+def _read(path: Path, env: TaskEnvironment) -> str | None:
+    try:
+        return env.redact(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+
