@@ -119,11 +119,12 @@ class Container:
         else:
             report = remote.download(channel.uri, channel.path)
         logger.info(
-            "%s: %s channel %r: %d files, %s in %.2fs",
+            "%s: %s channel %r: %d file%s, %s in %.2fs",
             phase,
             "uploaded" if upload else "downloaded",
             channel.name,
             report.files,
+            "" if report.files == 1 else "s",
             format_bytes(report.bytes),
             time.monotonic() - started,
         )

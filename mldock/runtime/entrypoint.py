@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from mldock.errors import UserError
+from mldock.errors import LifecycleError, UserError
 from mldock.runtime.containers import Container, ServingContainer, TrainingContainer
 from mldock.runtime.environment import DEFAULT_BASE_DIR, Environment
 from mldock.runtime.failure import (
@@ -109,7 +109,7 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
         base_dir = env.base_dir
         target = resolve_target(task, environ, project_dir)
         check_target(target)
-        env.prepare()
+        _prepare(env)
     except Exception as exc:
         return report_failure(Failure.from_exception(exc, "setup"), base_dir / "output" / "failure", environ)
     logger.info(
@@ -123,6 +123,13 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
         target,
     )
     return Setup(container_class(env), env, target)
+
+
+def _prepare(env: Environment) -> None:
+    try:
+        env.prepare()
+    except OSError as exc:
+        raise LifecycleError(f"cannot prepare the folders below {env.base_dir}: {exc}") from exc
 
 
 def report_failure(failure: Failure, path: Path, environ: Mapping[str, str]) -> int:
@@ -256,7 +263,8 @@ def _run_step(prepared: Setup, environ: Mapping[str, str], relay: SignalRelay, g
     try:
         child = subprocess.Popen(command, env=child_env, start_new_session=True)
     except OSError as exc:
-        return Failure.from_exception(exc, "step")
+        problem = LifecycleError(f"cannot start the training step process ({sys.executable}): {exc}")
+        return Failure.from_exception(problem, "step")
     logger.info("step: running %s (pid %d)", prepared.target, child.pid)
     code = _wait(child, relay, grace)
     _signal_group(child.pid, signal.SIGKILL)  # processes the step left behind

@@ -6,10 +6,11 @@ Exit codes of `mldock-entrypoint` (runners rely on them):
 |-----------|--------------------------------------------------------------------------------------------|
 | 0         | success                                                                                    |
 | 1         | user code failed: the training step raised or crashed, or an @on_startup/@on_cleanup step |
-|           | or the predictor raised something that is not a mldock error                              |
+|           | or the predictor raised something that is not a mldock error (OSError included)           |
 | 2         | user error: bad variables, hyperparameters, stage, mldock.json, assets/step/handler not    |
 |           | found, or a mldock UserError raised anywhere (also inside the step)                        |
-| 3         | storage or platform error in startup or cleanup (any other mldock error, or an OSError)    |
+| 3         | storage or platform error in startup or cleanup: any other mldock error (StorageError,     |
+|           | LifecycleError: e.g. the base folders cannot be created, the step process cannot start)    |
 | 128 + N   | terminated by signal N (143 for SIGTERM, 130 for SIGINT)                                   |
 
 The failure file `<base>/output/failure` holds the reason on its first line (`ValueError: learning rate must
@@ -56,7 +57,7 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code an exception raised by the lifecycle maps to (see the module table)."""
     if isinstance(exc, UserError):
         return EXIT_USER_ERROR
-    if isinstance(exc, (MldockError, OSError)):
+    if isinstance(exc, MldockError):
         return EXIT_PLATFORM_ERROR
     return EXIT_STEP_FAILED
 

@@ -18,7 +18,7 @@ from mldock.runtime.failure import Failure, StepReport, exit_code_for, signal_ex
         pytest.param(AssetsError("x"), 2, id="assets-is-a-user-error"),
         pytest.param(RemoteNotFoundError("x"), 3, id="storage"),
         pytest.param(LifecycleError("x"), 3, id="lifecycle"),
-        pytest.param(PermissionError("x"), 3, id="os-error"),
+        pytest.param(PermissionError("x"), 1, id="os-error-in-user-code"),
     ],
 )
 def test_exit_codes(exc: BaseException, code: int) -> None:

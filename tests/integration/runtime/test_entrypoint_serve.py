@@ -1,0 +1,204 @@
+"""`mldock-entrypoint serve` end to end: readiness during a slow startup, invocations, AIP_* routes, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PREDICTOR = """
+import json
+from mldock import UserError
+
+class Predictor:
+    def __init__(self, env):
+        self.scale = (env.model_dir / "model" / "scale.txt").read_text().strip()
+
+    def predict(self, body, content_type, accept):
+        request = json.loads(body)
+        if "x" not in request:
+            raise UserError("missing x")
+        if request["x"] == "crash":
+            raise RuntimeError("internal detail")
+        return {"y": request["x"] * int(self.scale), "content_type": content_type, "accept": accept}
+"""
+
+ASSETS = """
+import time
+from mldock import ServingContainer, on_startup, on_cleanup
+
+class Serving(ServingContainer):
+    @on_startup
+    def wait_for_release(self) -> None:
+        release = self.env.base_dir / "release"
+        while not release.exists():
+            time.sleep(0.05)
+
+    @on_cleanup
+    def say_goodbye(self) -> None:
+        (self.env.output_dir / "logs" / "goodbye.txt").write_text("bye")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], port: int, base: Path) -> None:
+        self.process, self.port, self.base = process, port, base
+
+    def request(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_until(self, path: str, status: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited ({self.process.returncode}): {self.process.communicate()[1]}")
+            try:
+                if self.request("GET", path)[0] == status:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"{path} never answered {status}")
+
+    def release(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        (self.base / "release").write_text("go")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "predictor.py").write_text(PREDICTOR)
+    (root / "assets.py").write_text(ASSETS)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    (tmp_path / "store" / "model").mkdir(parents=True)
+    (tmp_path / "store" / "model" / "scale.txt").write_text("3\n")
+    (tmp_path / "store" / "results").mkdir()
+    return tmp_path / "store"
+
+
+def _start(
+    project: Path, store: Path, base: Path, port_variables: dict[str, str], **extra: str
+) -> subprocess.Popen[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLDOCK_", "AIP_"))}
+    environ |= {
+        "MLDOCK_BASE_DIR": str(base),
+        "MLDOCK_PROJECT_DIR": str(project),
+        "MLDOCK_SERVE_HOST": "127.0.0.1",
+        "MLDOCK_INPUT_MODEL_CHANNEL_MODEL": f"file://{store}/model",
+        "MLDOCK_OUTPUT_CHANNEL_LOGS": f"file://{store}/results/logs",
+        **port_variables,
+        **extra,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "mldock.runtime.entrypoint", "serve"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def server(project: Path, store: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    port = _free_port()
+    aip: dict[str, str] = getattr(request, "param", {})
+    variables = {"AIP_HTTP_PORT": str(port), **aip} if aip else {"MLDOCK_SERVE_PORT": str(port)}
+    process = _start(project, store, tmp_path / "base", variables)
+    running = Server(process, port, tmp_path / "base")
+    yield running
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
+def test_ping_is_503_during_a_slow_startup_then_200(server: Server) -> None:
+    server.wait_until("/ping", 503)
+    assert server.request("POST", "/invocations", b'{"x": 1}')[0] == 503
+    server.release()
+    server.wait_until("/ping", 200)
+
+
+def test_invocations_json_round_trip_and_errors(server: Server) -> None:
+    server.release()
+    server.wait_until("/ping", 200)
+    status, body = server.request(
+        "POST", "/invocations", b'{"x": 2}', **{"Content-Type": "application/json", "Accept": "application/json"}
+    )
+    assert status == 200
+    assert json.loads(body) == {"y": 6, "content_type": "application/json", "accept": "application/json"}
+    status, body = server.request("POST", "/invocations", b"{}")
+    assert (status, json.loads(body)) == (400, {"error": "missing x"})
+    status, body = server.request("POST", "/invocations", b'{"x": "crash"}')
+    assert status == 500
+    assert b"internal detail" not in body
+
+
+@pytest.mark.parametrize(
+    "server",
+    [pytest.param({"AIP_HEALTH_ROUTE": "/health", "AIP_PREDICT_ROUTE": "/v1/models/m:predict"}, id="vertex")],
+    indirect=True,
+)
+def test_vertex_port_and_routes_are_honoured(server: Server) -> None:
+    server.release()
+    server.wait_until("/health", 200)
+    assert server.request("GET", "/ping")[0] == 200
+    status, body = server.request("POST", "/v1/models/m:predict", b'{"x": 1}')
+    assert (status, json.loads(body)["y"]) == (200, 3)
+
+
+def test_sigterm_shuts_down_gracefully_runs_cleanup_and_exits_0(server: Server, store: Path) -> None:
+    server.release()
+    server.wait_until("/ping", 200)
+    server.process.send_signal(signal.SIGTERM)
+    _, stderr = server.process.communicate(timeout=60)
+    assert server.process.returncode == 0, stderr
+    assert (store / "results" / "logs" / "goodbye.txt").read_text() == "bye"
+    assert "mldock: cleanup: done" in stderr
+
+
+def test_a_missing_predictor_exits_2(project: Path, store: Path, tmp_path: Path) -> None:
+    (project / "predictor.py").unlink()
+    process = _start(project, store, tmp_path / "base", {"MLDOCK_SERVE_PORT": str(_free_port())})
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    assert (tmp_path / "base" / "output" / "failure").read_text().startswith("AssetsError:")
+
+
+def test_a_failing_predictor_constructor_stops_the_server(project: Path, store: Path, tmp_path: Path) -> None:
+    (project / "assets.py").unlink()
+    (store / "model" / "scale.txt").unlink()
+    (store / "model" / "other.txt").write_text("x")
+    process = _start(project, store, tmp_path / "base", {"MLDOCK_SERVE_PORT": str(_free_port())})
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert (tmp_path / "base" / "output" / "failure").read_text().startswith("FileNotFoundError:")
