@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +23,12 @@ PREDICTOR = """
 import json
 from mldock import UserError
 
+env_base = None
+
 class Predictor:
     def __init__(self, env):
+        global env_base
+        env_base = str(env.base_dir)
         self.scale = (env.model_dir / "model" / "scale.txt").read_text().strip()
 
     def predict(self, body, content_type, accept):
@@ -32,6 +37,14 @@ class Predictor:
             raise UserError("missing x")
         if request["x"] == "crash":
             raise RuntimeError("internal detail")
+        if request["x"] == "block":
+            import time
+            from pathlib import Path
+            base = Path(env_base)
+            (base / "in-predict").write_text("yes")
+            while not (base / "finish").exists():
+                time.sleep(0.05)
+            return {"finished": True}
         return {"y": request["x"] * int(self.scale), "content_type": content_type, "accept": accept}
 """
 
@@ -202,3 +215,31 @@ def test_a_failing_predictor_constructor_stops_the_server(project: Path, store: 
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1, stderr
     assert (tmp_path / "base" / "output" / "failure").read_text().startswith("FileNotFoundError:")
+
+
+def test_sigterm_lets_in_flight_requests_finish(server: Server) -> None:
+    server.release()
+    server.wait_until("/ping", 200)
+    answers: list[tuple[int, bytes]] = []
+    client = threading.Thread(target=lambda: answers.append(server.request("POST", "/invocations", b'{"x": "block"}')))
+    client.start()
+    deadline = time.monotonic() + 60
+    while not (server.base / "in-predict").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.process.send_signal(signal.SIGTERM)
+    while _accepts(server.port) and time.monotonic() < deadline:  # the listening socket closes first
+        time.sleep(0.05)
+    assert not _accepts(server.port)
+    (server.base / "finish").write_text("go")
+    client.join(timeout=60)
+    _, stderr = server.process.communicate(timeout=60)
+    assert server.process.returncode == 0, stderr
+    assert answers == [(200, b'{"finished": true}')]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return True
+    except OSError:
+        return False

@@ -261,22 +261,24 @@ def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "grace", "received"),
+    ("mode", "grace", "signum", "received"),
     [
-        pytest.param("sigterm", "20", "SIGTERM", id="step-handles-sigterm"),
-        pytest.param("ignore-sigterm", "0.5", None, id="step-ignores-sigterm-and-is-killed"),
+        pytest.param("sigterm", "20", signal.SIGTERM, "SIGTERM", id="step-handles-sigterm"),
+        pytest.param("ignore-sigterm", "0.5", signal.SIGTERM, None, id="step-ignores-sigterm-and-is-killed"),
+        pytest.param("sigterm", "20", signal.SIGINT, None, id="sigint-interrupts-the-step"),
     ],
 )
-def test_sigterm_is_forwarded_and_cleanup_still_runs(
-    project: Path, store: Path, tmp_path: Path, mode: str, grace: str, received: str | None
+def test_signals_are_forwarded_and_cleanup_still_runs(
+    project: Path, store: Path, tmp_path: Path, mode: str, grace: str, signum: int, received: str | None
 ) -> None:
     base = tmp_path / "base"
     process = _start(project, store, base, MLDOCK_HYPERPARAMETERS=_hp(mode=mode), MLDOCK_STOP_GRACE_SECONDS=grace)
     _wait_for(base / "running", process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
-    assert (base / "output" / "failure").read_text().splitlines()[0] == "terminated by SIGTERM"
+    assert process.returncode == 128 + signum, stderr
+    name = signal.Signals(signum).name
+    assert (base / "output" / "failure").read_text().splitlines()[0] == f"terminated by {name}"
     assert (store / "results" / "metrics" / "copy.csv").exists()
     signal_file = store / "results" / "metrics" / "got-signal.txt"
     assert (signal_file.read_text() if signal_file.exists() else None) == received
