@@ -1,0 +1,154 @@
+"""What the commands share: the --project/--stage/--json options, `key=value` arguments, output helpers.
+
+    @click.command()
+    @project_option
+    @json_option
+    def build(project: str, as_json: bool) -> None:
+        config = load(project)
+        emit_json({"tag": ...}) if as_json else out().print(...)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mldock.project.config import ProjectConfig
+
+__all__ = [
+    "emit_json",
+    "err",
+    "json_option",
+    "load",
+    "out",
+    "parse_environment",
+    "parse_hyperparameters",
+    "parse_seeds",
+    "project_option",
+    "runner_option",
+    "stage_option",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+ENV_PREFIX = "MLDOCK_"
+
+
+def project_option(func: F) -> F:
+    return click.option(
+        "--project",
+        default=".",
+        show_default=True,
+        metavar="DIR",
+        help="The container project: a folder with mldock.json (or the file itself).",
+    )(func)
+
+
+def stage_option(func: F) -> F:
+    return click.option(
+        "--stage", "-s", default="dev", show_default=True, metavar="STAGE", help="The stage of mldock.json to use."
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one machine-readable JSON object on stdout instead of text."
+    )(func)
+
+
+def runner_option(func: F) -> F:
+    return click.option(
+        "--runner",
+        type=click.Choice(["docker", "process"]),
+        default="docker",
+        show_default=True,
+        help="docker: the project's image on the engine; process: the entrypoint in a local subprocess (fast).",
+    )(func)
+
+
+def load(project: str) -> ProjectConfig:
+    """The project at `project` (ConfigError, a user error, when missing or invalid)."""
+    from mldock.project import load_project
+
+    return load_project(Path(project))
+
+
+def out() -> Console:
+    """The console for results (stdout)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err() -> Console:
+    """The console for progress and logs (stderr), so stdout stays clean for --json."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as one JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _split(value: str, option: str, form: str) -> tuple[str, str]:
+    key, sep, rest = value.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{value!r} is not of the form {form}", param_hint=f"'{option}'")
+    return key.strip(), rest
+
+
+def parse_hyperparameters(values: Iterable[str], option: str = "-p") -> dict[str, Any]:
+    """`key=value` pairs; a value that parses as JSON is used as JSON (`3`, `0.1`, `true`, `[1,2]`), else as text."""
+    parsed: dict[str, Any] = {}
+    for value in values:
+        key, raw = _split(value, option, "key=value")
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw
+    return parsed
+
+
+def parse_environment(values: Iterable[str], option: str = "-e") -> dict[str, str]:
+    """`KEY=VALUE` pairs; keys get the MLDOCK_ prefix when they lack it (as in mldock.json)."""
+    parsed: dict[str, str] = {}
+    for value in values:
+        key, raw = _split(value, option, "KEY=VALUE")
+        if not _ENV_KEY.fullmatch(key):
+            raise click.BadParameter(
+                f"{key!r} is not a variable name (letters, digits and '_', not starting with a digit)",
+                param_hint=f"'{option}'",
+            )
+        parsed[key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key] = raw
+    return parsed
+
+
+def parse_seeds(values: Iterable[str], option: str = "--seed") -> dict[str, Path]:
+    """`CHANNEL=DIR` pairs: local folders to upload to an input channel before the task starts."""
+    parsed: dict[str, Path] = {}
+    for value in values:
+        channel, folder = _split(value, option, "CHANNEL=DIR")
+        if not _CHANNEL.fullmatch(channel):
+            raise click.BadParameter(
+                f"{channel!r} is not a channel name (lower-case letters, digits, '_', '.', '-')",
+                param_hint=f"'{option}'",
+            )
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise click.BadParameter(f"{folder!r} is not a folder", param_hint=f"'{option}'")
+        parsed[channel] = path.resolve()
+    return parsed

@@ -1,0 +1,229 @@
+"""`mldock run train`: one training lifecycle for a stage, against emulated storage outside production.
+
+    $ mldock run train --stage dev -p n_estimators=50 -e LOG_LEVEL=debug
+    $ mldock run train --stage dev --runner process --json
+
+Steps: load mldock.json; in a non-production stage start the emulators the stage's channel URIs need
+(s3 → moto, gs → fake-gcs-server, az → Azurite), create their buckets and upload the stage's `seed` folders;
+build the image (docker runner); run the task; fetch the output channels into `--output`; stop everything.
+The exit code is the task's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mldock.cli.common import (
+    emit_json,
+    err,
+    json_option,
+    load,
+    out,
+    parse_environment,
+    parse_hyperparameters,
+    parse_seeds,
+    project_option,
+    runner_option,
+    stage_option,
+)
+from mldock.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mldock.project.config import ProjectConfig
+    from mldock.runners.base import Runner
+
+__all__ = ["build_for_runner", "make_runner", "run_group", "task_options"]
+
+EXIT_TIMED_OUT = 124
+
+
+def task_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `run train` and `serve` share."""
+    decorators = [
+        project_option,
+        stage_option,
+        runner_option,
+        click.option(
+            "-p",
+            "--hyperparameter",
+            "hyperparameters",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A hyperparameter over the stage's; VALUE is JSON when it parses (3, 0.1, true, [1,2]), else text.",
+        ),
+        click.option(
+            "-e",
+            "--env",
+            "environment",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="An extra container variable; KEY gets the MLDOCK_ prefix when it lacks it.",
+        ),
+        click.option(
+            "--seed",
+            "seeds",
+            multiple=True,
+            metavar="CHANNEL=DIR",
+            help="Upload DIR to input channel CHANNEL before the task (adds to / replaces the stage's seed).",
+        ),
+        click.option(
+            "--emulator-host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address the emulators bind to (0.0.0.0 when containers reach them through a bridge).",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="Do not stream the task's output."),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+@click.group("run")
+def run_group() -> None:
+    """Run a task of the project for a stage (train; serve is `mldock serve`)."""
+
+
+@run_group.command("train")
+@task_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to fetch the output channels [default: ./.mldock/runs/<stage>-<timestamp>/].",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop the task after SECONDS."
+)
+@json_option
+def train_command(
+    project: str,
+    stage: str,
+    runner: str,
+    hyperparameters: tuple[str, ...],
+    environment: tuple[str, ...],
+    seeds: tuple[str, ...],
+    emulator_host: str,
+    quiet: bool,
+    output: str | None,
+    timeout: float | None,
+    as_json: bool,
+) -> int:
+    """Run the training lifecycle: startup (download inputs) → the training step → cleanup (upload outputs).
+
+    In a non-production stage the storage the stage names is emulated locally and seeded from the stage's
+    `seed` folders; a production stage talks to the real storage it names (no emulator, no seeding).
+    """
+    from mldock.cli.progress import TransferProgress
+    from mldock.cli.stage import download_outputs, emulated_storage, seed_inputs, stage_channels
+    from mldock.runners.base import RunSpec
+
+    config = load(project)
+    stage_config = config.stage(stage)
+    params = parse_hyperparameters(hyperparameters)
+    extra_env = parse_environment(environment)
+    extra_seeds = parse_seeds(seeds)
+    channels = stage_channels(stage_config, extra_env)
+    if stage_config.production and extra_seeds:
+        raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
+    dest = Path(output) if output else Path(".mldock", "runs", f"{stage}-{datetime.now():%Y%m%d-%H%M%S}")
+    console = err()
+    show = not as_json
+
+    build_for_runner(config, runner, console, enabled=show)
+    task_runner = make_runner(runner, console, quiet=quiet or as_json)
+    spec_args: dict[str, Any] = {"environment": extra_env, "hyperparameters": params, "timeout": timeout}
+    started = time.monotonic()
+    with TransferProgress(console, enabled=show) as bars:
+        if stage_config.production:
+            seeded: list[dict[str, Any]] = []
+            console.print(f"stage {stage!r} is production: using the real storage it names, no emulators")
+            result = task_runner.run(RunSpec(config, stage_config, "train", **spec_args))
+            fetched: dict[str, dict[str, Any]] = {}
+        else:
+            with emulated_storage(channels, host=emulator_host) as emulators:
+                if emulators and show:
+                    console.print("emulators: " + ", ".join(f"{e.name} {e.endpoint_url}" for e in emulators))
+                seeded = seed_inputs(config, stage_config, channels, extra_seeds, bars)
+                result = task_runner.run(RunSpec(config, stage_config, "train", emulators=emulators, **spec_args))
+                fetched = download_outputs(channels, dest, bars)
+    exit_code = result.exit_code if not (result.timed_out and result.exit_code == 0) else EXIT_TIMED_OUT
+    summary = {
+        "project": config.name,
+        "stage": stage,
+        "runner": runner,
+        "task": "train",
+        "exit_code": exit_code,
+        "succeeded": result.succeeded,
+        "timed_out": result.timed_out,
+        "duration": round(result.duration, 3),
+        "total_duration": round(time.monotonic() - started, 3),
+        "failure_reason": result.failure_reason,
+        "failure": result.failure,
+        "hyperparameters": {**stage_config.hyperparameters, **params},
+        "seeded": seeded,
+        "outputs": fetched,
+        "output_dir": str(dest.resolve()) if fetched else None,
+    }
+    if fetched:
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "logs.txt").write_text(result.logs, encoding="utf-8")
+        (dest / "result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_summary(summary)
+    return exit_code
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console = out()
+    if summary["succeeded"]:
+        console.print(f"[green]train succeeded[/] in {summary['duration']:.1f}s (stage {summary['stage']})")
+    else:
+        state = "timed out" if summary["timed_out"] else f"exit code {summary['exit_code']}"
+        console.print(f"[red]train failed[/] ({state}) after {summary['duration']:.1f}s (stage {summary['stage']})")
+        if summary["failure_reason"]:
+            console.print(f"reason: {summary['failure_reason']}", markup=False)
+    for key, info in summary["outputs"].items():
+        where = info["path"] or "(nothing uploaded)"
+        console.print(f"  {key}: {info['files']} file(s) from {info['uri']} → {where}", markup=False)
+    if summary["output_dir"]:
+        console.print(f"outputs, logs.txt and result.json in {summary['output_dir']}", markup=False)
+
+
+def make_runner(name: str, console: Console, *, quiet: bool) -> Runner:
+    """The runner `name`, streaming the task's output to `console` unless `quiet`."""
+    from mldock.runners import get_runner
+
+    if quiet:
+        return get_runner(name)
+
+    def log(line: str) -> None:
+        console.print(line.rstrip("\n"), markup=False, highlight=False)
+
+    return get_runner(name, log=log)
+
+
+def build_for_runner(config: ProjectConfig, runner: str, console: Console, *, enabled: bool) -> None:
+    """Build (or find cached) the project's image before a docker run, with a progress display."""
+    if runner != "docker":
+        return
+    from mldock.build import build_image
+    from mldock.cli.progress import build_progress
+
+    with build_progress(console, f"image {config.name}", enabled=enabled) as on_line:
+        built = build_image(config, progress=on_line)
+    if enabled:
+        state = f"built in {built.duration:.1f}s" if built.rebuilt else "up to date"
+        console.print(f"image {built.tag}: {state}", markup=False)

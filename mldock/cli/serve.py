@@ -1,0 +1,160 @@
+"""`mldock serve` (a serving task for a stage, on a fixed local port) and `mldock predict` (POST a payload).
+
+    $ mldock serve --stage dev --seed model=.mldock/runs/dev-20250101-120000/model/model &
+    $ mldock predict --payload payload.json
+    $ mldock predict --payload rows.csv --accept text/csv
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from mldock.cli.common import (
+    emit_json,
+    err,
+    json_option,
+    load,
+    out,
+    parse_environment,
+    parse_hyperparameters,
+    parse_seeds,
+)
+from mldock.cli.run import build_for_runner, make_runner, task_options
+from mldock.errors import RunnerError, UserError
+
+__all__ = ["DEFAULT_URL", "predict_command", "serve_command"]
+
+DEFAULT_URL = "http://127.0.0.1:8080/invocations"
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".jsonl": "application/jsonlines",
+}
+
+
+@click.command("serve")
+@task_options
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Local port to answer on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Local address to answer on.")
+@click.option("--ready-timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /ping 200.")
+def serve_command(
+    project: str,
+    stage: str,
+    runner: str,
+    hyperparameters: tuple[str, ...],
+    environment: tuple[str, ...],
+    seeds: tuple[str, ...],
+    emulator_host: str,
+    quiet: bool,
+    port: int,
+    host: str,
+    ready_timeout: float,
+) -> int:
+    """Serve the project for a stage: GET /ping and POST /invocations on --host:--port until Ctrl-C.
+
+    In a non-production stage the storage is emulated and seeded as for `mldock run train`; pass
+    `--seed model=DIR` to serve a model trained earlier (e.g. `.mldock/runs/<run>/model/<channel>`).
+    """
+    from contextlib import ExitStack
+
+    from mldock.cli.progress import TransferProgress
+    from mldock.cli.proxy import forwarding
+    from mldock.cli.stage import emulated_storage, seed_inputs, stage_channels
+    from mldock.runners.base import RunSpec
+
+    config = load(project)
+    stage_config = config.stage(stage)
+    params = parse_hyperparameters(hyperparameters)
+    extra_env = parse_environment(environment)
+    extra_seeds = parse_seeds(seeds)
+    channels = stage_channels(stage_config, extra_env)
+    if stage_config.production and extra_seeds:
+        raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
+    console = err()
+    stopped = threading.Event()
+    with ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt))
+        forwarder = stack.enter_context(forwarding(host, port))  # listen first: a taken port fails early
+        build_for_runner(config, runner, console, enabled=True)
+        emulators: list[Any] = []
+        if not stage_config.production:
+            emulators = stack.enter_context(emulated_storage(channels, host=emulator_host))
+            with TransferProgress(console) as bars:
+                seed_inputs(config, stage_config, channels, extra_seeds, bars)
+        task_runner = make_runner(runner, console, quiet=quiet)
+        spec = RunSpec(
+            config, stage_config, "serve", environment=extra_env, hyperparameters=params, emulators=emulators
+        )
+        try:
+            endpoint = stack.enter_context(task_runner.serve(spec, ready_timeout=ready_timeout))
+            forwarder.target = endpoint.url
+            out().print(
+                f"serving {config.name} (stage {stage}, {runner} runner) at {forwarder.url}/invocations — Ctrl-C stops",
+                markup=False,
+            )
+            stopped.wait()
+        except KeyboardInterrupt:
+            console.print("stopping", markup=False)
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("predict")
+@click.option(
+    "--payload",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The request body: a file (use - for stdin is not supported; write the body to a file).",
+)
+@click.option("--content-type", default=None, help="Content-Type of the payload [default: from its suffix].")
+@click.option("--accept", default="application/json", show_default=True, help="The response type asked for.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, help="The /invocations URL of a running endpoint.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the answer.")
+@json_option
+def predict_command(
+    payload: Path, content_type: str | None, accept: str, url: str, timeout: float, as_json: bool
+) -> int:
+    """POST a payload to a running endpoint (`mldock serve`, or any container) and print the answer.
+
+    Exit code 0 for a 2xx answer, 1 otherwise (the answer is still printed).
+    """
+    body = payload.read_bytes()
+    kind = content_type or _CONTENT_TYPES.get(payload.suffix.lower(), "application/octet-stream")
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": kind, "Accept": accept}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, answer_type, answer = response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as exc:
+        status, answer_type, answer = exc.code, exc.headers.get("Content-Type", ""), exc.read()
+    except ValueError as exc:
+        raise UserError(f"--url {url!r} is not a usable URL ({exc})") from exc
+    except OSError as exc:
+        raise RunnerError(f"no endpoint answered at {url} ({exc}); start one with `mldock serve`") from exc
+    text = answer.decode("utf-8", errors="replace")
+    ok = 200 <= status < 300
+    if as_json:
+        parsed: Any = text
+        if "json" in answer_type:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+        emit_json({"status": status, "content_type": answer_type, "body": parsed, "ok": ok})
+    else:
+        click.echo(text.rstrip("\n"))
+        if not ok:
+            click.echo(f"mldock: the endpoint answered {status}", err=True)
+    return 0 if ok else 1
