@@ -53,7 +53,10 @@ class S3Emulator(ProcessEmulator):
                 f"install it with: pip install 'mldock[emulators]' (or 'moto[server]=={MOTO_VERSION}')"
             )
         argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.requested_port)]
-        proc = EmulatorProcess("moto", argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, in_use_pattern=_IN_USE)
+        # Path-style only: otherwise moto takes the first label of a host name such as host.containers.internal
+        # (how a bridged container reaches the host) for a bucket name.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"}
+        proc = EmulatorProcess("moto", argv, env=env, in_use_pattern=_IN_USE)
         port = proc.start(port_pattern=_PORT_LINE, timeout=self.start_timeout)
         assert port is not None
         self._port = port
