@@ -26,6 +26,9 @@ KNOWN_SOCKETS: tuple[str, ...] = (
 )
 """Sockets tried in order when DOCKER_HOST is not set (the last one is what scripts/install-podman.sh starts)."""
 
+_PROBE_VERSION = "1.41"
+"""Used only for the first, unversioned `_ping` (and when the engine does not say its version)."""
+
 _HOW_TO_START = (
     "start one: `bash scripts/install-podman.sh` (Debian/Ubuntu, as root: Podman's Docker-compatible service), "
     "or start Docker/Podman yourself and set DOCKER_HOST (see docs/containers.md)"
@@ -48,8 +51,9 @@ def connect(
     host = env.get("DOCKER_HOST", "").strip()
     if host:
         try:
-            client = docker.from_env(environment=dict(env), version="auto", timeout=int(timeout))
-            client.ping()
+            probe = docker.from_env(environment=dict(env), version=_PROBE_VERSION, timeout=int(timeout))
+            version = _negotiate(probe)
+            client = docker.from_env(environment=dict(env), version=version, timeout=int(timeout))
         except Exception as exc:
             raise EngineError(
                 f"the container engine at DOCKER_HOST={host} does not answer ({map_docker_error(exc)}); "
@@ -62,13 +66,35 @@ def connect(
             tried.append(f"{path} (absent)")
             continue
         try:
-            client = docker.DockerClient(base_url=f"unix://{path}", version="auto", timeout=int(timeout))
-            client.ping()
+            probe = docker.DockerClient(base_url=f"unix://{path}", version=_PROBE_VERSION, timeout=int(timeout))
+            version = _negotiate(probe)
+            client = docker.DockerClient(base_url=f"unix://{path}", version=version, timeout=int(timeout))
         except Exception as exc:
             tried.append(f"{path} ({type(exc).__name__})")
             continue
         return client
     raise EngineError(f"no container engine answers: DOCKER_HOST is not set; tried {', '.join(tried)}; {_HOW_TO_START}")
+
+
+def _negotiate(probe: docker.DockerClient) -> str:
+    """Ping (unversioned) and return the engine's API version, capped at docker-py's default.
+
+    `version="auto"` would ask `/version`, which takes about a second on Podman; `_ping` carries the same
+    number in its `Api-Version` header within milliseconds.
+    """
+    from docker.constants import DEFAULT_DOCKER_API_VERSION
+
+    try:
+        response = probe.api._get(probe.api.base_url + "/_ping")
+        response.raise_for_status()
+    finally:
+        probe.close()
+    server = response.headers.get("Api-Version", "")
+    return min(server, DEFAULT_DOCKER_API_VERSION, key=_version_key) if server else _PROBE_VERSION
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def engine_url(client: docker.DockerClient) -> str:
