@@ -55,6 +55,13 @@ class Training(TrainingContainer):
     def seed_sample_data(self) -> None:
         (self.env.output_dir / "metrics" / "seeded-in-dev.txt").write_text("dev")
 
+    @on_startup(stages=["slow"])
+    def wait_forever(self) -> None:
+        import time
+        (self.env.base_dir / "running").write_text("yes")
+        while True:
+            time.sleep(0.05)
+
     @on_cleanup(stages=["test"])
     def verify_outputs(self) -> None:
         (self.env.output_dir / "metrics" / "verified-in-test.txt").write_text("test")
@@ -282,3 +289,15 @@ def test_signals_are_forwarded_and_cleanup_still_runs(
     assert (store / "results" / "metrics" / "copy.csv").exists()
     signal_file = store / "results" / "metrics" / "got-signal.txt"
     assert (signal_file.read_text() if signal_file.exists() else None) == received
+
+
+def test_sigterm_during_startup_skips_step_and_cleanup(project: Path, store: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    process = _start(project, store, base, MLDOCK_STAGE="slow")
+    _wait_for(base / "running", process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    failure = (base / "output" / "failure").read_text()
+    assert failure.splitlines()[:2] == ["terminated by SIGTERM", "phase: startup"]
+    assert not (store / "results" / "metrics").exists()
