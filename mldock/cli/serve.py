@@ -30,6 +30,7 @@ from mldock.cli.common import (
 )
 from mldock.cli.run import build_for_runner, make_runner, task_options
 from mldock.errors import RunnerError, UserError
+from mldock.runtime.channels import Channel, ChannelKind, channel_variable
 
 __all__ = ["DEFAULT_URL", "predict_command", "serve_command"]
 
@@ -46,6 +47,13 @@ _CONTENT_TYPES = {
 @task_options
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Local port to answer on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Local address to answer on.")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A model folder to serve (e.g. .mldock/runs/<run>/model/<channel>): seeds the stage's input model "
+    "channel, or one at the URI of its output model channel.",
+)
 @click.option("--ready-timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /ping 200.")
 def serve_command(
     project: str,
@@ -58,6 +66,7 @@ def serve_command(
     quiet: bool,
     port: int,
     host: str,
+    model: Path | None,
     ready_timeout: float,
 ) -> int:
     """Serve the project for a stage: GET /ping and POST /invocations on --host:--port until Ctrl-C.
@@ -77,6 +86,10 @@ def serve_command(
     params = parse_hyperparameters(hyperparameters)
     extra_env = parse_environment(environment)
     extra_seeds = parse_seeds(seeds)
+    if model is not None:
+        name, variable = model_channel(stage_channels(stage_config, extra_env))
+        extra_env.update(variable)
+        extra_seeds[name] = model.resolve()
     channels = stage_channels(stage_config, extra_env)
     if stage_config.production and extra_seeds:
         raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
@@ -106,6 +119,20 @@ def serve_command(
         except KeyboardInterrupt:
             console.print("stopping", markup=False)
     return 0
+
+
+def model_channel(channels: tuple[Channel, ...]) -> tuple[str, dict[str, str]]:
+    """The input model channel `--model` seeds, and the variable to add when the stage only has an output one."""
+    inputs = [c for c in channels if c.kind is ChannelKind.INPUT_MODEL]
+    outputs = [c for c in channels if c.kind is ChannelKind.OUTPUT_MODEL]
+    if len(inputs) == 1:
+        return inputs[0].name, {}
+    if not inputs and len(outputs) == 1:
+        return outputs[0].name, {channel_variable(ChannelKind.INPUT_MODEL, outputs[0].name): outputs[0].uri}
+    raise UserError(
+        "--model needs a stage with exactly one input model channel (or one output model channel); "
+        "use --seed CHANNEL=DIR to choose"
+    )
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
