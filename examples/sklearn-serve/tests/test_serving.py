@@ -85,5 +85,5 @@ def test_a_model_channel_without_the_model_never_turns_healthy(mldock_storage: A
     from mldock.errors import RunnerError
 
     mldock_storage.input_model("model", {"README.txt": "nothing here"})
-    with pytest.raises(RunnerError, match="lacks model.joblib"), mldock_container.serve(ready_timeout=60):
+    with pytest.raises(RunnerError, match=r"lacks model\.joblib"), mldock_container.serve(ready_timeout=60):
         pass
