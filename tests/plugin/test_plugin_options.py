@@ -45,7 +45,9 @@ def test_ini_keys_are_read_and_options_win_over_them(pytester: pytest.Pytester, 
     from_ini = pytester.runpytest("-s")
     from_ini.assert_outcomes(passed=1)
     from_ini.stdout.fnmatch_lines([f"*SETTINGS prod docker container True {sample_project}"])
-    overridden = pytester.runpytest("-s", "--mldock-stage=test", "--mldock-runner=process", "--mldock-emulators=process")
+    overridden = pytester.runpytest(
+        "-s", "--mldock-stage=test", "--mldock-runner=process", "--mldock-emulators=process"
+    )
     overridden.stdout.fnmatch_lines([f"*SETTINGS test process process True {sample_project}"])
 
 
