@@ -36,6 +36,7 @@ __all__ = [
     "build_image",
     "image_tag",
     "plan_build",
+    "run_build",
 ]
 
 IMAGE_REPOSITORY_PREFIX = "localhost/mldock/"
@@ -43,7 +44,7 @@ PROJECT_LABEL = "io.mldock.project"
 CONTENT_HASH_LABEL = "io.mldock.content-hash"
 BASE_IMAGE_LABEL = "io.mldock.base-image"
 _TAIL_LINES = 60
-_STEP = re.compile(r"^(STEP|Step) \d+(/\d+)?\s*:", re.IGNORECASE)
+_STEP = re.compile(r"^(\[\d+/\d+\] )?(STEP|Step) \d+(/\d+)?\s*:", re.IGNORECASE)
 
 Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def build_image(
             trees={"wheels/deps": deps, "wheels/mldock": wheel.parent},
         )
         context.seek(0)
-        _run_build(client, context, plan.tag, progress)
+        run_build(client, context, plan.tag, progress=progress)
     duration = time.monotonic() - started
     _say(progress, f"built {plan.tag} in {duration:.1f} s")
     return BuiltImage(plan.tag, rebuilt=True, duration=duration, content_hash=plan.content_hash)
@@ -158,7 +159,11 @@ def _ensure_base(client: docker.DockerClient, base_image: str, progress: Progres
         ensure_base_image(base_image, client=client, progress=progress)
 
 
-def _run_build(client: docker.DockerClient, context: Any, tag: str, progress: Progress | None) -> None:
+def run_build(client: docker.DockerClient, context: Any, tag: str, *, progress: Progress | None = None) -> None:
+    """Build `tag` from a tar `context` (file object holding a Dockerfile), streaming lines to `progress`.
+
+    Raises BuildError with the failing step's output when the engine reports an error.
+    """
     step_lines: list[str] = []
     tail: list[str] = []
     with engine_errors(f"building {tag}"):
