@@ -125,7 +125,7 @@ def train_command(
     `seed` folders; a production stage talks to the real storage it names (no emulator, no seeding).
     """
     from mldock.cli.progress import TransferProgress
-    from mldock.cli.stage import download_outputs, emulated_storage, seed_inputs, stage_channels
+    from mldock.cli.stage import download_outputs, emulated_storage, plan_seeds, stage_channels, upload_seeds
     from mldock.runners.base import RunSpec
 
     config = load(project)
@@ -136,6 +136,7 @@ def train_command(
     channels = stage_channels(stage_config, extra_env)
     if stage_config.production and extra_seeds:
         raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
+    planned = [] if stage_config.production else plan_seeds(config, stage_config, channels, extra_seeds)
     dest = Path(output) if output else Path(".mldock", "runs", f"{stage}-{datetime.now():%Y%m%d-%H%M%S}")
     console = err()
     show = not as_json
@@ -154,7 +155,7 @@ def train_command(
             with emulated_storage(channels, host=emulator_host) as emulators:
                 if emulators and show:
                     console.print("emulators: " + ", ".join(f"{e.name} {e.endpoint_url}" for e in emulators))
-                seeded = seed_inputs(config, stage_config, channels, extra_seeds, bars)
+                seeded = upload_seeds(planned, bars)
                 result = task_runner.run(RunSpec(config, stage_config, "train", emulators=emulators, **spec_args))
                 fetched = download_outputs(channels, dest, bars)
     exit_code = result.exit_code if not (result.timed_out and result.exit_code == 0) else EXIT_TIMED_OUT

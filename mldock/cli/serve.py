@@ -78,7 +78,7 @@ def serve_command(
 
     from mldock.cli.progress import TransferProgress
     from mldock.cli.proxy import forwarding
-    from mldock.cli.stage import emulated_storage, seed_inputs, stage_channels
+    from mldock.cli.stage import emulated_storage, plan_seeds, stage_channels, upload_seeds
     from mldock.runners.base import RunSpec
 
     config = load(project)
@@ -93,6 +93,7 @@ def serve_command(
     channels = stage_channels(stage_config, extra_env)
     if stage_config.production and extra_seeds:
         raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
+    planned = [] if stage_config.production else plan_seeds(config, stage_config, channels, extra_seeds)
     console = err()
     stopped = threading.Event()
     with ExitStack() as stack:
@@ -103,7 +104,7 @@ def serve_command(
         if not stage_config.production:
             emulators = stack.enter_context(emulated_storage(channels, host=emulator_host))
             with TransferProgress(console) as bars:
-                seed_inputs(config, stage_config, channels, extra_seeds, bars)
+                upload_seeds(planned, bars)
         task_runner = make_runner(runner, console, quiet=quiet)
         spec = RunSpec(
             config, stage_config, "serve", environment=extra_env, hyperparameters=params, emulators=emulators

@@ -3,7 +3,7 @@ inputs, and the outputs fetched back after a run.
 
     channels = stage_channels(stage, extra_env)
     with emulated_storage(channels, host="127.0.0.1") as emulators:      # non-production stages only
-        seed_inputs(project, stage, channels, seeds, bars)
+        upload_seeds(plan_seeds(project, stage, channels, seeds), bars)
         ...run the task with RunSpec(..., emulators=emulators)...
         download_outputs(channels, Path(".mldock/runs/dev-..."), bars)
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,11 +31,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMULATOR_FOR_SCHEME",
+    "Seed",
     "download_outputs",
     "emulated_storage",
     "needed_emulators",
-    "seed_inputs",
+    "plan_seeds",
     "stage_channels",
+    "upload_seeds",
 ]
 
 EMULATOR_FOR_SCHEME = {"s3": "s3", "gs": "gcs", "az": "azure"}
@@ -88,36 +91,49 @@ def _environ(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def seed_inputs(
-    project: ProjectConfig,
-    stage: StageConfig,
-    channels: tuple[Channel, ...],
-    extra: Mapping[str, Path],
-    bars: TransferProgress,
-) -> list[dict[str, Any]]:
-    """Upload each seed folder (mldock.json `stages.<s>.seed`, then `extra`) to its input channel's URI."""
-    from mldock.cli.progress import folder_size
-    from mldock.storage import remote_for
+@dataclass(frozen=True)
+class Seed:
+    """One local folder to upload to an input channel before the task starts."""
 
+    channel: str
+    folder: Path
+    uri: str
+
+
+def plan_seeds(
+    project: ProjectConfig, stage: StageConfig, channels: tuple[Channel, ...], extra: Mapping[str, Path]
+) -> list[Seed]:
+    """The stage's `seed` folders (then `extra`, which wins), checked before anything starts (ConfigError)."""
     inputs = {c.name: c for c in channels if c.kind in (ChannelKind.INPUT, ChannelKind.INPUT_MODEL)}
-    seeds: dict[str, tuple[Path, str]] = {}
-    for name, folder in stage.seed.items():
-        seeds[name] = (project.root / folder, f"{project.config_file}: stages.{stage.name}.seed.{name}")
+    wanted: dict[str, tuple[Path, str]] = {}
+    for name, relative in stage.seed.items():
+        wanted[name] = (project.root / relative, f"{project.config_file}: stages.{stage.name}.seed.{name}")
     for name, path in extra.items():
-        seeds[name] = (path, f"--seed {name}={path}")
-    report: list[dict[str, Any]] = []
-    for name, (seed_folder, origin) in seeds.items():
+        wanted[name] = (path, f"--seed {name}={path}")
+    seeds: list[Seed] = []
+    for name, (folder, origin) in wanted.items():
         channel = inputs.get(name)
         if channel is None:
             raise ConfigError(
                 f"{origin}: the stage has no input channel {name!r}; set "
                 f"{channel_variable(ChannelKind.INPUT, name)} in stages.{stage.name}.environment"
             )
-        if not seed_folder.is_dir():
-            raise ConfigError(f"{origin}: {seed_folder} is not a folder")
-        callback = bars.add(f"seed {name} → {channel.uri}", total=folder_size(seed_folder))
-        moved = remote_for(channel.uri).upload(seed_folder, channel.uri, create_bucket=True, progress=callback)
-        report.append({"channel": name, "folder": str(seed_folder), "uri": channel.uri, "files": moved.files})
+        if not folder.is_dir():
+            raise ConfigError(f"{origin}: {folder} is not a folder")
+        seeds.append(Seed(name, folder, channel.uri))
+    return seeds
+
+
+def upload_seeds(seeds: list[Seed], bars: TransferProgress) -> list[dict[str, Any]]:
+    """Upload each seed folder to its channel's URI (creating the bucket), with a progress bar each."""
+    from mldock.cli.progress import folder_size
+    from mldock.storage import remote_for
+
+    report: list[dict[str, Any]] = []
+    for seed in seeds:
+        callback = bars.add(f"seed {seed.channel} → {seed.uri}", total=folder_size(seed.folder))
+        moved = remote_for(seed.uri).upload(seed.folder, seed.uri, create_bucket=True, progress=callback)
+        report.append({"channel": seed.channel, "folder": str(seed.folder), "uri": seed.uri, "files": moved.files})
     return report
 
 
