@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["RUNS_KEY", "RunLog", "attach_sections", "describe_failure", "record"]
+__all__ = ["RUNS_KEY", "RunLog", "attach_sections", "describe_failure", "note", "record"]
 
 _MAX_SECTION_LINES = 400
 
@@ -26,6 +26,7 @@ class RunLog:
     title: str
     text: str
     shown: bool = False
+    section: str = "mldock container logs"
 
 
 @dataclass
@@ -45,6 +46,12 @@ def record(item: pytest.Item, title: str, logs: str, environ: Mapping[str, str] 
     runs.logs.append(RunLog(title=f"{title} #{len(runs.logs) + 1}", text=text))
 
 
+def note(item: pytest.Item, text: str) -> None:
+    """Add a line to the "mldock storage" section of `item`'s report (what the storage helper did)."""
+    runs = item.stash.setdefault(RUNS_KEY, _Runs())
+    runs.logs.append(RunLog(title="notes", text=text, section="mldock storage"))
+
+
 def attach_sections(item: pytest.Item, report: pytest.TestReport) -> None:
     """Add every run not yet shown as a report section "mldock container logs (<task> #n)"."""
     runs = item.stash.get(RUNS_KEY, None)
@@ -54,7 +61,7 @@ def attach_sections(item: pytest.Item, report: pytest.TestReport) -> None:
         if run.shown:
             continue
         run.shown = True
-        report.sections.append((f"mldock container logs ({run.title})", _tail(run.text) or "(no output)"))
+        report.sections.append((f"{run.section} ({run.title})", _tail(run.text) or "(no output)"))
 
 
 def describe_failure(headline: str, description: str, extra: Mapping[str, str] | None = None) -> str:

@@ -26,6 +26,7 @@ import pytest
 from pytest_mldock.emulator_fixtures import EMULATOR_FIXTURES
 from pytest_mldock.naming import bucket_name, worker_id
 from pytest_mldock.objects import ObjectStore, files_of, store_for
+from pytest_mldock.report import note
 from pytest_mldock.state import session_state
 
 if TYPE_CHECKING:
@@ -180,10 +181,12 @@ class MldockStorage:
         for channel in parse_channels(self.stage.environment, Path("/")):
             if channel.kind is kind and channel.name == name:
                 if source is not None:
-                    self.notes.append(
+                    message = (
                         f"{variable}: production stage {self.stage.name!r}: seeding skipped, "
                         f"the test reads the real {channel.uri}"
                     )
+                    self.notes.append(message)
+                    note(self._request.node, message)
                 return channel.uri
         pytest.fail(
             f"mldock_storage: production stage {self.stage.name!r} names no {variable}; add "
