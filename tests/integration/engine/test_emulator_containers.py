@@ -1,0 +1,88 @@
+"""The emulators as containers on a private network: seeded from the host through the published port, read
+from a task container by alias, removed on stop."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from emulators.containers import (
+    MOTO_IMAGE,
+    AzuriteContainer,
+    GCSEmulatorContainer,
+    S3EmulatorContainer,
+    create_network,
+)
+from emulators.errors import EmulatorNotInstalledError
+from mldock.engine import SESSION_LABEL, ResourceTracker, engine_errors, managed_filter
+
+if TYPE_CHECKING:
+    import docker
+
+pytestmark = [pytest.mark.integration, pytest.mark.engine]
+
+TASK = """
+import json, os, urllib.request, boto3
+s3 = boto3.client("s3")
+buckets = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
+body = s3.get_object(Bucket="inputs", Key="hello.txt")["Body"].read().decode()
+gcs = os.environ["STORAGE_EMULATOR_HOST"] + "/storage/v1/b?project=p"
+gcs_buckets = sorted(b["name"] for b in json.load(urllib.request.urlopen(gcs, timeout=10)).get("items", []))
+print(json.dumps({"s3": buckets, "body": body, "gcs": gcs_buckets}))
+"""
+
+
+def test_a_task_container_reaches_the_emulators_by_alias(engine: docker.DockerClient, base_image: str) -> None:
+    with ResourceTracker(engine, labels={"io.mldock.run": "emulator-network-test"}) as tracker:
+        network = create_network(engine, tracker).name
+        with S3EmulatorContainer(client=engine).start(network) as s3, GCSEmulatorContainer(client=engine).start(
+            network
+        ) as gcs:
+            s3.create_bucket("inputs")
+            s3.client().put_object(Bucket="inputs", Key="hello.txt", Body=b"from the host")
+            gcs.create_bucket("models")
+            assert s3.container_env()["AWS_ENDPOINT_URL"] == "http://s3:5000"
+            assert gcs.container_env()["STORAGE_EMULATOR_HOST"] == "http://gcs:4443"
+            with engine_errors("running the task container"):
+                task = tracker.container(
+                    engine.containers.run(
+                        MOTO_IMAGE,  # has python and boto3
+                        ["-c", TASK],
+                        entrypoint=["python"],
+                        detach=True,
+                        network=network,
+                        environment={**s3.container_env(), **gcs.container_env()},
+                        labels=tracker.labels,
+                    )
+                )
+                status = task.wait(timeout=120)
+                logs = task.logs().decode()
+            assert status["StatusCode"] == 0, logs
+            result = json.loads(logs.strip().splitlines()[-1])
+            assert result == {"s3": ["inputs"], "body": "from the host", "gcs": ["models"]}
+            sessions = {s3.container.labels[SESSION_LABEL], gcs.container.labels[SESSION_LABEL]}
+        # stopped: the emulator containers are gone, the shared network (owned by the tracker) still there
+        left = engine.containers.list(all=True, filters=managed_filter(sessions.pop()))
+        assert [c.name for c in left if c.labels.get("io.mldock.emulator")] == []
+
+
+def test_an_emulator_container_removes_its_own_network(engine: docker.DockerClient, base_image: str) -> None:
+    with GCSEmulatorContainer(client=engine) as gcs:
+        network, name = gcs.network, gcs.container.name
+        gcs.create_bucket("b-own-network")
+        assert gcs.bucket_names() == ["b-own-network"]
+    assert not [n for n in engine.networks.list(names=[network]) if n.name == network]
+    assert not engine.containers.list(all=True, filters={"name": name})
+
+
+def test_azurite_container_or_the_reason_it_cannot_run(engine: docker.DockerClient) -> None:
+    try:
+        azure = AzuriteContainer(client=engine).start()
+    except EmulatorNotInstalledError as exc:
+        pytest.skip(str(exc))
+    with azure:
+        azure.create_bucket("inputs")
+        assert azure.bucket_names() == ["inputs"]
+        assert "http://azurite:10000/devstoreaccount1" in azure.container_env()["AZURE_STORAGE_CONNECTION_STRING"]
