@@ -4,8 +4,10 @@
 
 Endpoint, credentials and region come only from boto3's own lookup (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 profiles, instance roles, AWS_REGION/AWS_DEFAULT_REGION), so the same code talks to moto or to AWS.
-Objects above 8 MiB move as 8 MiB parts, several at once. boto3 checks CRC32 on uploads and on whole-object
-downloads; a single-part object is also checked against its MD5 ETag before the rename.
+Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts, several at once; smaller
+ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
+at once. boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
+against its MD5 ETag before the rename.
 """
 
 from __future__ import annotations
@@ -102,6 +104,15 @@ class S3Remote(BlobRemote):
         return int(head["ContentLength"]), _md5_of_etag(head.get("ETag", ""))
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
+        if item.size < self.part_size:  # one GET, streamed; s3transfer's thread hand-offs cost more than it
+            body = self.client.get_object(Bucket=bucket, Key=item.key)["Body"]
+            try:
+                for chunk in body.iter_chunks(_HASH_CHUNK):
+                    handle.write(chunk)
+                    progress(len(chunk))
+            finally:
+                body.close()
+            return
         from s3transfer.subscribers import BaseSubscriber
 
         class Subscriber(BaseSubscriber):  # type: ignore[misc]
@@ -121,6 +132,11 @@ class S3Remote(BlobRemote):
                 raise ContentMismatch(f"{uri}: MD5 {digest} does not match the object's ETag {item.md5}")
 
     def _upload_file(self, path: Path, bucket: str, key: str, size: int, progress: Progress) -> None:
+        if size < self.part_size:  # one PUT (boto3 adds the CRC32 the server checks)
+            with open(path, "rb") as handle:
+                self.client.put_object(Bucket=bucket, Key=key, Body=handle)
+            progress(size)
+            return
         from s3transfer.subscribers import BaseSubscriber
 
         class Subscriber(BaseSubscriber):  # type: ignore[misc]
