@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     import docker
-
-    from mldock.project.config import ProjectConfig
 
 
 @pytest.fixture(scope="session")
@@ -48,18 +44,3 @@ def frozen_sources(monkeypatch: pytest.MonkeyPatch) -> str:
     pinned = mldock_source_hash()
     monkeypatch.setattr(image_module, "mldock_source_hash", lambda: pinned)
     return pinned
-
-
-def write_project(root: Path, base: str, *, requirements: str | None = None, extra: dict[str, str] | None = None
-                  ) -> ProjectConfig:
-    from mldock.project.config import load_project
-
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "mldock.json").write_text(json.dumps({"name": "engine-test", "base_image": base}))
-    (root / "trainer.py").write_text("def train(env):\n    print('trained in the image')\n")
-    if requirements is not None:
-        (root / "requirements.txt").write_text(requirements)
-    for name, text in (extra or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return load_project(root)

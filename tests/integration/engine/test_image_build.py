@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import write_project
+from engine_project import write_project
 
 from mldock.build import build_image
 from mldock.engine import engine_errors
