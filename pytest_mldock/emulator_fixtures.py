@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
+from pytest_mldock.naming import worker_id
 from pytest_mldock.state import KeptEmulator, session_state
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "azure_blob_emulator",
     "gcs_emulator",
     "mldock_emulator_config",
+    "mldock_emulator_network",
     "s3_emulator",
 ]
 
@@ -80,9 +82,14 @@ def azure_blob_emulator(
 def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorConfig) -> Iterator[Emulator]:
     state = session_state(request.config)
     _refuse_under_production(request, name)
-    emulator = _make(name, state.settings.emulators, config)
+    mode = state.settings.emulators
+    emulator = _make(name, mode, config)
     try:
-        emulator.start()
+        if mode == "container":
+            network: str = request.getfixturevalue("mldock_emulator_network")
+            emulator.start(network=network)  # type: ignore[call-arg]
+        else:
+            emulator.start()
     except BaseException:
         emulator.stop()
         raise
@@ -91,9 +98,28 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
         yield emulator
     finally:
         if state.settings.keep:
-            state.kept.append(_kept(emulator))
+            state.kept.append(KeptEmulator(emulator.name, emulator.endpoint_url, emulator.stop))
         else:
             emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def mldock_emulator_network(pytestconfig: pytest.Config) -> Iterator[str]:
+    """With --mldock-emulators=container: the one engine network this worker's emulator containers share
+    (a task container of the docker runner joins it to reach them by alias)."""
+    from emulators.containers import create_network
+    from mldock.engine import ResourceTracker, connect
+
+    client = connect()
+    tracker = ResourceTracker(client, labels={"io.mldock.pytest": "emulators"})
+    network = create_network(client, tracker)
+    try:
+        yield str(network.name)
+    finally:
+        if session_state(pytestconfig).settings.keep:
+            session_state(pytestconfig).deferred.append(tracker.close)
+        else:
+            tracker.close()
 
 
 def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
@@ -110,10 +136,15 @@ def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
 
 def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
     if mode == "container":
-        from emulators import containers  # type: ignore[attr-defined,unused-ignore]
+        from emulators.containers import AzuriteContainer, GCSEmulatorContainer, S3EmulatorContainer
 
-        made: Emulator = containers.container_emulator_for(name, host=config.host, start_timeout=config.start_timeout)
-        return made
+        containers: dict[str, type[S3EmulatorContainer | GCSEmulatorContainer | AzuriteContainer]] = {
+            "s3": S3EmulatorContainer,
+            "gcs": GCSEmulatorContainer,
+            "azure": AzuriteContainer,
+        }
+        labels = {"io.mldock.pytest.worker": worker_id()}
+        return cast("Emulator", containers[name](labels=labels, start_timeout=config.start_timeout))
     from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 
     classes: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {
@@ -123,9 +154,3 @@ def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
     }
     # cast: the classes declare `name`/`scheme` as ClassVar, the protocol as instance attributes
     return cast("Emulator", classes[name](host=config.host, port=0, start_timeout=config.start_timeout))
-
-
-def _kept(emulator: Emulator) -> KeptEmulator:
-    stop = getattr(emulator, "how_to_stop", None)
-    how = stop() if callable(stop) else "it stops when this pytest process exits (host-process emulators)"
-    return KeptEmulator(name=emulator.name, endpoint=emulator.endpoint_url, how_to_stop=str(how))

@@ -51,11 +51,13 @@ def mldock_stage(mldock_project: ProjectConfig, mldock_settings: Settings) -> St
 
 
 @pytest.fixture(scope="session")
-def mldock_runner_pool(mldock_settings: Settings) -> Iterator[RunnerPool]:
+def mldock_runner_pool(request: pytest.FixtureRequest, mldock_settings: Settings) -> Iterator[RunnerPool]:
     """The session's runners (one per kind, made on first use); their base dirs go at the end of the session."""
     pool = RunnerPool()
     yield pool
-    if not mldock_settings.keep:
+    if mldock_settings.keep:
+        session_state(request.config).deferred.append(pool.close)
+    else:
         pool.close()
 
 

@@ -16,6 +16,7 @@ from pytest_mldock.emulator_fixtures import (
     azure_blob_emulator,
     gcs_emulator,
     mldock_emulator_config,
+    mldock_emulator_network,
     s3_emulator,
 )
 from pytest_mldock.fixtures import (
@@ -35,6 +36,7 @@ __all__ = [
     "gcs_emulator",
     "mldock_container",
     "mldock_emulator_config",
+    "mldock_emulator_network",
     "mldock_project",
     "mldock_runner_pool",
     "mldock_settings",
@@ -46,6 +48,7 @@ __all__ = [
     "pytest_runtest_makereport",
     "pytest_sessionstart",
     "pytest_terminal_summary",
+    "pytest_unconfigure",
     "s3_emulator",
 ]
 
@@ -84,10 +87,33 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """With --mldock-keep: where the emulators left running are, and how to stop them."""
-    kept = session_state(terminalreporter.config).kept
-    if not kept:
+    """With --mldock-keep: list what was kept running; in a terminal, wait for Enter before stopping it."""
+    state = session_state(terminalreporter.config)
+    if not state.kept and not state.deferred:
         return
     terminalreporter.section("mldock: kept running (--mldock-keep)")
-    for emulator in kept:
-        terminalreporter.write_line(f"{emulator.name}: {emulator.endpoint} - {emulator.how_to_stop}")
+    for emulator in state.kept:
+        terminalreporter.write_line(f"{emulator.name} emulator: {emulator.endpoint}")
+    if terminalreporter.isatty and _wait_for_enter("mldock: press Enter to stop them and end the session... "):
+        terminalreporter.write_line("mldock: stopped")
+    else:
+        terminalreporter.write_line("mldock: not a terminal, so they stop now, with the session")
+    state.finish()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop whatever --mldock-keep postponed and the summary did not (xdist workers, interrupted runs)."""
+    if STATE_KEY in config.stash:
+        config.stash[STATE_KEY].finish()
+
+
+def _wait_for_enter(prompt: str) -> bool:
+    """Ask on the controlling terminal (stdin is captured by pytest); False when there is none."""
+    try:
+        with open("/dev/tty", "r+", encoding="utf-8") as tty:
+            tty.write(prompt)
+            tty.flush()
+            tty.readline()
+    except OSError:
+        return False
+    return True

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,11 @@ __all__ = ["STATE_KEY", "KeptEmulator", "PluginState", "session_state"]
 
 @dataclass(frozen=True)
 class KeptEmulator:
-    """An emulator left running by --mldock-keep: how to reach and stop it."""
+    """An emulator left running by --mldock-keep: where it answers, and how the plugin stops it at the end."""
 
     name: str
     endpoint: str
-    how_to_stop: str
+    stop: Callable[[], None]
 
 
 @dataclass
@@ -36,6 +37,8 @@ class PluginState:
 
     settings: Settings
     kept: list[KeptEmulator] = field(default_factory=list)
+    deferred: list[Callable[[], None]] = field(default_factory=list)
+    """Teardowns postponed by --mldock-keep to the very end of the session."""
     started: list[Emulator] = field(default_factory=list)
     buckets_per_test: Counter[str] = field(default_factory=Counter)
     _project: ProjectConfig | None = None
@@ -45,6 +48,13 @@ class PluginState:
         if self._project is None:
             self._project = load_session_project(self.settings, in_test=True)
         return self._project
+
+    def finish(self) -> None:
+        """Run every teardown --mldock-keep postponed (emulators first); idempotent."""
+        kept, self.kept = self.kept, []
+        deferred, self.deferred = self.deferred, []
+        for stop in [k.stop for k in kept] + deferred:
+            stop()
 
     def check_project(self) -> None:
         """Load the project now when there is one, raising pytest.UsageError for a bad file or stage."""

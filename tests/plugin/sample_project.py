@@ -68,10 +68,20 @@ class Predictor:
 '''
 
 
-def write_sample_project(pytester: pytest.Pytester, *, prod_dir: Path | None = None) -> Path:
-    """Write the sample project into pytester's folder (its rootdir); `prod_dir` holds the prod stage's data."""
+def write_sample_project(
+    pytester: pytest.Pytester,
+    *,
+    folder: str = "",
+    prod_dir: Path | None = None,
+    base_image: str | None = None,
+    requirements: str | None = None,
+) -> Path:
+    """Write the sample project into pytester's folder (its rootdir) or a `folder` below it; `prod_dir` holds
+    the prod stage's data. `base_image` and `requirements` are for the docker runner."""
+    root = pytester.path / folder if folder else pytester.path
+    root.mkdir(parents=True, exist_ok=True)
     prod = prod_dir or pytester.path / "prod-storage"
-    config = {
+    config: dict[str, object] = {
         "name": "sample",
         "stages": {
             "test": {
@@ -96,13 +106,18 @@ def write_sample_project(pytester: pytest.Pytester, *, prod_dir: Path | None = N
             },
         },
     }
-    pytester.makefile(".json", mldock=json.dumps(config, indent=2))
-    pytester.makepyfile(trainer=TRAINER, assets=ASSETS, predictor=PREDICTOR)
-    seed = pytester.path / "data" / "train"
+    if base_image:
+        config["base_image"] = base_image
+    (root / "mldock.json").write_text(json.dumps(config, indent=2))
+    for name, text in (("trainer", TRAINER), ("assets", ASSETS), ("predictor", PREDICTOR)):
+        (root / f"{name}.py").write_text(text.lstrip())
+    if requirements is not None:
+        (root / "requirements.txt").write_text(requirements)
+    seed = root / "data" / "train"
     seed.mkdir(parents=True)
     (seed / "data.csv").write_text("x,y\n1,2\n3,4\n")
     (prod / "train").mkdir(parents=True, exist_ok=True)
     (prod / "train" / "data.csv").write_text("x,y\n" + "".join(f"{i},{i}\n" for i in range(9)))
     (prod / "metrics").mkdir(exist_ok=True)
     (prod / "model").mkdir(exist_ok=True)
-    return pytester.path
+    return root

@@ -155,6 +155,7 @@ def test_keep_leaves_buckets_and_lists_emulators(pytester: pytest.Pytester, samp
     result.stdout.fnmatch_lines(
         [
             "*mldock: kept running (--mldock-keep)*",
-            "s3: http://127.0.0.1:* - it stops when this pytest process exits (host-process emulators)",
+            "s3 emulator: http://127.0.0.1:*",
+            "mldock: not a terminal, so they stop now, with the session",
         ]
     )
