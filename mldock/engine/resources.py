@@ -18,7 +18,6 @@ import logging
 import signal
 import subprocess
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
@@ -149,6 +148,7 @@ class ResourceTracker:
         """Track a child process (terminated, then killed after 5 s, on close); returns it."""
         with self._lock:
             self._processes.append(process)
+        _register(self, False)
         return process
 
     def forget(self, resource: Any) -> None:
@@ -207,7 +207,8 @@ def _end_process(process: subprocess.Popen[Any]) -> None:
 
 # ---- one process-wide registry: atexit and signal handlers installed once, on first use -------------------
 
-_open: weakref.WeakSet[ResourceTracker] = weakref.WeakSet()
+_open: set[ResourceTracker] = set()
+"""Trackers with something to remove (strong references: a dropped tracker still cleans up at exit)."""
 _registry_lock = threading.Lock()
 _atexit_installed = False
 _previous_handlers: dict[int, Any] = {}
