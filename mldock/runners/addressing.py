@@ -12,7 +12,7 @@ Emulators come in two kinds, and `spec.emulators` may hold either:
   (`host.containers.internal` on Podman, `host.docker.internal` mapped to `host-gateway` on Docker), which
   needs emulators bound to a non-loopback address (start them with `host="0.0.0.0"`).
 * containers on a private network (`emulators.containers`): they carry the network's name and answer by
-  alias there (`network_name`, `container_env()`); the task container joins that network.
+  alias there (`network`, `container_env()`); the task container joins that network.
 
 `mode="auto"` (the default) picks: no emulators → the engine's default network; host-process emulators only →
 host networking; any emulator container → its network, with host-process emulators through the gateway.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from mldock.errors import RunnerError
 
@@ -39,6 +39,7 @@ __all__ = [
     "NetworkedEmulator",
     "container_addressing",
     "host_process_environment",
+    "is_networked",
 ]
 
 NetworkMode = Literal["auto", "host", "bridge"]
@@ -50,20 +51,29 @@ HOST_GATEWAY: Mapping[EngineKind, str] = {"podman": "host.containers.internal", 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@runtime_checkable
 class NetworkedEmulator(Protocol):
-    """An emulator running as a container on a private network, reachable there by alias."""
+    """An emulator running as a container on a private network, reachable there by alias
+    (`emulators.containers`)."""
 
     name: str
 
     @property
-    def network_name(self) -> str:
+    def network(self) -> str:
         """The engine network the emulator is attached to."""
         ...
 
     def container_env(self) -> Mapping[str, str]:
-        """The SDK variables that reach the emulator from another container on `network_name`."""
+        """The SDK variables that reach the emulator from another container on `network`."""
         ...
+
+
+def is_networked(emulator: object) -> bool:
+    """True for an emulator that runs as a container on a network (it has `network` and `container_env()`).
+
+    Looked up on the class: reading `network` of a stopped emulator container raises.
+    """
+    kind = type(emulator)
+    return callable(getattr(kind, "container_env", None)) and hasattr(kind, "network")
 
 
 @dataclass(frozen=True)
@@ -107,9 +117,9 @@ def container_addressing(
     emulators: Sequence[Emulator], *, engine: EngineKind, mode: NetworkMode = "auto"
 ) -> ContainerAddressing:
     """Decide how a task container reaches `emulators` on `engine` (see the module docstring)."""
-    networked = [e for e in emulators if isinstance(e, NetworkedEmulator)]
-    on_host = [e for e in emulators if not isinstance(e, NetworkedEmulator)]
-    networks = sorted({e.network_name for e in networked})
+    networked = [cast("NetworkedEmulator", e) for e in emulators if is_networked(e)]
+    on_host = [e for e in emulators if not is_networked(e)]
+    networks = sorted({e.network for e in networked})
     if len(networks) > 1:
         raise RunnerError(
             f"the emulator containers are on different networks ({', '.join(networks)}); "

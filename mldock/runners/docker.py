@@ -12,6 +12,7 @@ run ends, also after an exception or Ctrl-C; leftovers of a killed session are s
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tarfile
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mldock.engine import RUN_LABEL, ResourceTracker, connect, engine_errors, sweep_stale
-from mldock.errors import RunnerError
+from mldock.errors import EngineError, RunnerError
 from mldock.runners._basedirs import BaseDirs
 from mldock.runners.addressing import ContainerAddressing, EngineKind, NetworkMode, container_addressing
 from mldock.runners.base import RunResult, RunSpec
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
 
 __all__ = ["CONTAINER_BASE_DIR", "SERVE_PORT", "DockerRunner"]
+
+log = logging.getLogger(__name__)
 
 CONTAINER_BASE_DIR = "/opt/ml"
 SERVE_PORT = 8080
@@ -89,7 +92,7 @@ class DockerRunner:
             self._client = connect()
         if not self._swept:
             self._swept = True
-            sweep_stale(self._client)
+            _sweep(self._client)
         return self._client
 
     @property
@@ -294,6 +297,22 @@ class _LogPump:
 
     def join(self) -> None:
         self._thread.join(timeout=5.0)
+
+
+def _sweep(client: docker.DockerClient, attempts: int = 3) -> None:
+    """Remove what killed sessions left behind; housekeeping, so an engine hiccup is retried, then logged.
+
+    (Podman answers a listing with 500 "no such container" when another client removes one meanwhile.)
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            sweep_stale(client)
+            return
+        except EngineError as exc:
+            if attempt == attempts:
+                log.warning("could not sweep stale mldock resources: %s", exc)
+                return
+            time.sleep(0.2 * attempt)
 
 
 def _emit(log: Callable[[str], None], line: str) -> None:

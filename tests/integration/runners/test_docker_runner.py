@@ -217,3 +217,50 @@ def test_interrupted_session_leaves_nothing_behind(project: ProjectConfig, runne
     assert client.containers.list(all=True, filters=marked), "SIGKILL gives the runner no chance to clean up"
     DockerRunner().client  # noqa: B018 - a new runner's first use sweeps what dead sessions left
     assert not client.containers.list(all=True, filters=marked)
+
+
+def test_training_against_emulator_containers_on_their_network(
+    project: ProjectConfig, runner: DockerRunner, tmp_path: Path
+) -> None:
+    """Emulators running as containers: the task container joins their private network and uses the aliases."""
+    from emulators.containers import GCSEmulatorContainer, S3EmulatorContainer, create_network
+    from mldock.engine import ResourceTracker
+
+    files = seed_files(tmp_path / "seed")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    client = runner.client
+    with ResourceTracker(client) as tracker:
+        network = create_network(client, tracker).name
+        s3, gcs = S3EmulatorContainer(client=client), GCSEmulatorContainer(client=client)
+        try:
+            s3.start(network=network)
+            gcs.start(network=network)
+            cloud = {"s3": s3, "gcs": gcs}
+            s3.client().create_bucket(Bucket=bucket)
+            gcs_bucket = _gcs_client(cloud).create_bucket(bucket)
+            for rel, data in files.items():
+                s3.client().put_object(Bucket=bucket, Key=f"train/{rel}", Body=data)
+                gcs_bucket.blob(f"train/{rel}").upload_from_string(data)
+            channels = {k: v for k, v in _channels(bucket).items() if "_AZ" not in k}
+            spec = RunSpec(
+                project,
+                project.stage("test"),
+                environment=channels,
+                hyperparameters={"copy": {"from_s3": "to_s3", "from_gcs": "to_gcs"}},
+                emulators=[s3, gcs],
+                timeout=300,
+            )
+            result = runner.run(spec)
+            result.assert_succeeded()
+            assert result.environment["AWS_ENDPOINT_URL"] == s3.container_env()["AWS_ENDPOINT_URL"]
+            assert result.environment["STORAGE_EMULATOR_HOST"] == gcs.container_env()["STORAGE_EMULATOR_HOST"]
+            got = {
+                obj["Key"][4:]: s3.client().get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                for obj in s3.client().list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]
+            }
+            assert got == files
+            gcs_got = {b.name[4:]: b.download_as_bytes() for b in _gcs_client(cloud).list_blobs(bucket, prefix="out/")}
+            assert gcs_got == files
+        finally:
+            gcs.stop()
+            s3.stop()

@@ -61,6 +61,36 @@ def test_train_success_downloads_and_uploads(project: ProjectConfig, tmp_path: P
     assert result.duration > 0
 
 
+def test_train_against_a_host_emulator(project: ProjectConfig, tmp_path: Path) -> None:
+    """A host process reaches host-process emulators with their env() as is."""
+    from emulators import S3Emulator
+
+    files = seed_files(tmp_path / "seed")
+    with S3Emulator() as s3:
+        client = s3.client()
+        client.create_bucket(Bucket="data")
+        for rel, data in files.items():
+            client.put_object(Bucket="data", Key=f"train/{rel}", Body=data)
+        env = {"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://data/train", "MLDOCK_OUTPUT_CHANNEL_COPIED": "s3://data/out"}
+        with ProcessRunner() as runner:
+            result = runner.run(
+                RunSpec(
+                    project,
+                    project.stage("test"),
+                    environment=env,
+                    hyperparameters={"copy": {"train": "copied"}},
+                    emulators=[s3],
+                )
+            )
+        result.assert_succeeded()
+        assert result.environment["AWS_ENDPOINT_URL"] == s3.endpoint_url
+        got = {
+            obj["Key"][len("out/") :]: client.get_object(Bucket="data", Key=obj["Key"])["Body"].read()
+            for obj in client.list_objects_v2(Bucket="data", Prefix="out/")["Contents"]
+        }
+    assert got == files
+
+
 def test_train_failure_surfaces_failure_file_and_exit_code(project: ProjectConfig, tmp_path: Path) -> None:
     env, _, _, _ = _channels(tmp_path)
     runner = get_runner("process")

@@ -34,7 +34,9 @@ class ContainerEmulator:
         self._network = network
 
     @property
-    def network_name(self) -> str:
+    def network(self) -> str:
+        if self._network == "stopped":
+            raise RuntimeError("not running")
         return self._network
 
     def container_env(self) -> Mapping[str, str]:
@@ -119,3 +121,10 @@ def test_two_emulators_for_one_variable_refused() -> None:
     other = HostEmulator("s3-again", "AWS_ENDPOINT_URL", port=9100)
     with pytest.raises(RunnerError, match="both set AWS_ENDPOINT_URL"):
         host_process_environment([S3, other])  # type: ignore[list-item]
+
+
+def test_networked_detection_does_not_touch_a_stopped_emulator() -> None:
+    from mldock.runners.addressing import is_networked
+
+    assert is_networked(ContainerEmulator("gcs", "STORAGE_EMULATOR_HOST", network="stopped"))
+    assert not is_networked(S3)
