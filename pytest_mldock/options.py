@@ -100,7 +100,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--mldock-project",
         dest="mldock_project",
         metavar="DIR",
-        help="folder holding mldock.json (ini: mldock_project; default: the rootdir)",
+        help="folder holding mldock.json (ini: mldock_project; default: the rootdir, else the current folder)",
     )
     group.addoption(
         "--mldock-emulators",
@@ -238,6 +238,7 @@ def _project_dir(config: pytest.Config) -> tuple[Path | None, bool]:
     if ini:
         base = config.inipath.parent if config.inipath else config.rootpath
         return (base / ini).resolve(), True
-    if (config.rootpath / "mldock.json").is_file():
-        return config.rootpath, False
+    for folder in (config.rootpath, config.invocation_params.dir):
+        if (folder / "mldock.json").is_file():
+            return folder, False
     return None, False
