@@ -18,6 +18,7 @@ import logging
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from mldock.engine.connect import clone_client
 from mldock.engine.errors import engine_errors
 from mldock.engine.labels import managed_filter, owner_alive, resource_labels, session_id
+from mldock.errors import EngineError
 
 if TYPE_CHECKING:
     import docker
@@ -57,26 +59,37 @@ class SweepReport:
 
 
 def sweep_stale(client: docker.DockerClient) -> SweepReport:
-    """Remove mldock-labelled containers, networks and volumes whose owner process on this host is gone."""
+    """Remove mldock-labelled containers, networks and volumes whose owner process on this host is gone.
+
+    Housekeeping: a listing the engine refuses is retried, then skipped with a warning (Podman answers 500
+    "no such container" when another client removes one while it lists), so a sweep never fails a run.
+    """
     report = SweepReport()
-    with engine_errors("listing mldock's containers"):
-        containers = client.containers.list(all=True, filters=managed_filter())
-    for container in containers:
+    for container in _listing(lambda: client.containers.list(all=True, filters=managed_filter()), "containers"):
         if not owner_alive(container.labels) and remove_resource(client, "container", container.id):
             report.containers.append(container.name)
-    with engine_errors("listing mldock's networks"):
-        networks = client.networks.list(filters=managed_filter())
-    for network in networks:
+    for network in _listing(lambda: client.networks.list(filters=managed_filter()), "networks"):
         if not owner_alive(network.attrs.get("Labels")) and remove_resource(client, "network", network.id):
             report.networks.append(network.name)
-    with engine_errors("listing mldock's volumes"):
-        volumes = client.volumes.list(filters=managed_filter())
-    for volume in volumes:
+    for volume in _listing(lambda: client.volumes.list(filters=managed_filter()), "volumes"):
         if not owner_alive(volume.attrs.get("Labels")) and remove_resource(client, "volume", volume.id):
             report.volumes.append(volume.name)
     if report:
         log.info("swept stale mldock resources of dead sessions: %s", report)
     return report
+
+
+def _listing(list_them: Callable[[], list[Any]], what: str, attempts: int = 3) -> list[Any]:
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine_errors(f"listing mldock's {what}"):
+                return list_them()
+        except EngineError as exc:
+            if attempt == attempts:
+                log.warning("sweep skipped %s: %s", what, exc)
+                return []
+            time.sleep(0.2 * attempt)
+    return []
 
 
 def remove_resource(client: docker.DockerClient, kind: Kind, ident: str) -> bool:
