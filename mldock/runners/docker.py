@@ -165,17 +165,22 @@ class DockerRunner:
         spec = replace(spec, task="serve")
         image = self.image_for(spec)
         plan = self._addressing(spec)
-        host_port = free_port() if plan.host_network else None
-        runner_env = {"MLDOCK_SERVE_PORT": str(host_port)} if host_port is not None else {}
+        host_port: int | None = None
+        if plan.host_network:  # the container's ports are the host's: a free one, on loopback only
+            host_port = free_port()
+            runner_env = {"MLDOCK_SERVE_PORT": str(host_port), "MLDOCK_SERVE_HOST": "127.0.0.1"}
+        else:
+            runner_env = {}
         env = task_environment(spec, emulator_env=plan.environment, runner_env=runner_env)
+        container_port = _container_port(env)
         run_id = uuid.uuid4().hex[:12]
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
-            ports = None if plan.host_network else {f"{SERVE_PORT}/tcp": ("127.0.0.1", None)}
+            ports = None if plan.host_network else {f"{container_port}/tcp": ("127.0.0.1", None)}
             container = self._start(spec, image, env, plan, tracker, run_id, ports=ports)
             pump = _LogPump.start(container, env, self.log)
             try:
                 if host_port is None:
-                    host_port = _published_port(container)
+                    host_port = _published_port(container, container_port)
                 endpoint = HttpEndpoint(f"http://127.0.0.1:{host_port}", logs=lambda: env.redact(_logs(container)))
                 wait_until_healthy(
                     endpoint, timeout=ready_timeout, exited=lambda: _exit_code(container), what="the serving container"
@@ -337,15 +342,24 @@ def _exit_code(container: Container) -> int | None:
     return int(state.get("ExitCode", -1))
 
 
-def _published_port(container: Container) -> int:
+def _container_port(env: TaskEnvironment) -> int:
+    """The port the serving task listens on inside its container (the runtime's own rule)."""
+    value = env.variables.get("MLDOCK_SERVE_PORT") or env.variables.get("AIP_HTTP_PORT") or str(SERVE_PORT)
+    try:
+        return int(value)
+    except ValueError:
+        raise RunnerError(f"the serving port {value!r} (MLDOCK_SERVE_PORT or AIP_HTTP_PORT) is not a number") from None
+
+
+def _published_port(container: Container, port: int) -> int:
     with engine_errors(f"inspecting container {container.name}"):
         container.reload()
     bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    for binding in bindings.get(f"{SERVE_PORT}/tcp") or []:
+    for binding in bindings.get(f"{port}/tcp") or []:
         if binding.get("HostPort"):
             return int(binding["HostPort"])
     raise RunnerError(
-        f"container {container.name}: the engine did not publish port {SERVE_PORT} "
+        f"container {container.name}: the engine did not publish port {port} "
         f"(port bindings: {bindings}); logs:\n{_logs(container)[-2000:]}"
     )
 

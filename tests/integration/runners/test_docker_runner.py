@@ -155,10 +155,16 @@ def test_timeout_stops_the_container_and_says_so(project: ProjectConfig, runner:
     assert "sleeping" in result.logs
 
 
-@pytest.mark.parametrize("network", ["auto", "host"], ids=["published-port", "host-network"])
-def test_serving_ping_and_invocations(project: ProjectConfig, runner: DockerRunner, network: str) -> None:
+@pytest.mark.parametrize(
+    ("network", "environment"),
+    [("auto", {}), ("host", {}), ("auto", {"AIP_HTTP_PORT": "9090"})],
+    ids=["published-port", "host-network", "vertex-port"],
+)
+def test_serving_ping_and_invocations(
+    project: ProjectConfig, runner: DockerRunner, network: str, environment: dict[str, str]
+) -> None:
     lines: list[str] = []
-    spec = RunSpec(project, project.stage("test"), task="serve", hyperparameters={"scale": 10})
+    spec = RunSpec(project, project.stage("test"), task="serve", hyperparameters={"scale": 10}, environment=environment)
     image = runner.image_for(spec)
     this = DockerRunner(runner.client, image=image, network=network, log=lines.append)  # type: ignore[arg-type]
     with this.serve(spec) as endpoint:
