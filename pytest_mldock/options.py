@@ -35,6 +35,8 @@ __all__ = [
     "RunnerName",
     "Settings",
     "add_options",
+    "check_stage",
+    "for_item",
     "marker_settings",
     "read_settings",
 ]
