@@ -9,7 +9,8 @@ way for every cloud:
 - Every key is checked with `local_path_for_key` before anything is written; one bad key refuses the lot.
 - Keys ending in `/` (folder markers) become folders, no file. Files are written with `atomic_write`
   and their size checked before the rename; the SDK's checksum is checked by the SDK (or by `_verify`).
-- Files move on a thread pool; each file is retried on transient errors; the first hard failure cancels
+- Files move on a thread pool (small ones 16 at a time, those of 8 MiB and more 4 at a time, since the SDK
+  already splits each into parallel parts); each file is retried on transient errors; the first hard failure cancels
   what has not started and is raised as a StorageError naming the URI.
 """
 
@@ -40,6 +41,7 @@ from mldock.storage.retry import DEFAULT_ATTEMPTS, call_with_retry
 __all__ = ["DEFAULT_CONCURRENCY", "BlobRemote", "ContentMismatch", "Listed", "Progress", "run_parallel"]
 
 DEFAULT_CONCURRENCY = 16
+LARGE_FILE = 8 * 1024 * 1024
 PARTIAL_SUFFIX = ".mldock-partial"
 
 T = TypeVar("T")
@@ -100,6 +102,8 @@ class BlobRemote:
 
     scheme: str = ""
 
+    large_file_concurrency: int = 4
+
     def __init__(self, *, max_concurrency: int = DEFAULT_CONCURRENCY, attempts: int = DEFAULT_ATTEMPTS) -> None:
         self.max_concurrency = max(1, max_concurrency)
         self.attempts = max(1, attempts)
@@ -156,7 +160,7 @@ class BlobRemote:
             item, target = job
             return call_with_retry(lambda: self._fetch_one(parsed, item, target, tracker, uri), attempts=self.attempts)
 
-        moved = run_parallel(fetch, files, self.max_concurrency)
+        moved = self._run_by_size(fetch, files, lambda job: job[0].size)
         return TransferReport(uri=uri, files=len(files), bytes=sum(moved), keys=tuple(i.rel for i, _ in files))
 
     def upload(
@@ -191,10 +195,19 @@ class BlobRemote:
                 )
             return size
 
-        moved = run_parallel(send, files, self.max_concurrency)
+        moved = self._run_by_size(send, files, lambda job: job[2])
         return TransferReport(uri=uri, files=len(files), bytes=sum(moved), keys=tuple(rel for rel, _, _ in files))
 
     # -- internals -----------------------------------------------------------------------------------------
+
+    def _run_by_size(self, fn: Callable[[T], int], jobs: Sequence[T], size: Callable[[T], int]) -> builtins.list[int]:
+        """Small files `max_concurrency` at a time; large ones `large_file_concurrency` at a time, since each
+        of them already moves in parallel parts (more would only thrash a 2-core machine)."""
+        small = [job for job in jobs if size(job) < LARGE_FILE]
+        large = [job for job in jobs if size(job) >= LARGE_FILE]
+        return run_parallel(fn, small, self.max_concurrency) + run_parallel(
+            fn, large, min(self.max_concurrency, self.large_file_concurrency)
+        )
 
     def _parse(self, uri: str) -> RemoteURI:
         parsed = parse_uri(uri)

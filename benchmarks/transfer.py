@@ -1,0 +1,338 @@
+"""Transfer benchmark: mldock's remotes against a plain sequential SDK loop and `aws s3 sync`, on the emulators.
+
+    .venv/bin/python benchmarks/transfer.py            # 16 x 64 MiB and 5,000 x 4 KiB, 1 GiB RSS probe
+    .venv/bin/python benchmarks/transfer.py --quick    # smaller shapes, for a smoke run
+    .venv/bin/python benchmarks/transfer.py --clouds s3 --aws /tmp/awscli-venv/bin/aws
+
+For each cloud the emulator is started here, each shape is uploaded then downloaded by every contender, and
+one table prints MiB/s, files/s and mldock's ratio to each other contender (all measured in this one run:
+the machines are shared and noisy, so compare ratios). The memory probe downloads one large object in a
+child process and reports its peak RSS (getrusage), which must stay under 200 MiB: transfers stream to disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+RSS_LIMIT_MIB = 200
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    count: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Result:
+    cloud: str
+    shape: str
+    direction: str
+    contender: str
+    seconds: float
+    files: int
+    nbytes: int
+
+    @property
+    def mib_s(self) -> float:
+        return self.nbytes / MiB / self.seconds
+
+    @property
+    def files_s(self) -> float:
+        return self.files / self.seconds
+
+
+def make_tree(root: Path, shape: Shape) -> Path:
+    folder = root / shape.name
+    block = os.urandom(min(shape.size, MiB))
+    for i in range(shape.count):
+        path = folder / f"part-{i // 1000:02d}" / f"file-{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            written = 0
+            while written < shape.size:
+                chunk = block[: shape.size - written]
+                handle.write(i.to_bytes(8, "big") + chunk[8:] if written == 0 and len(chunk) >= 8 else chunk)
+                written += len(chunk)
+    return folder
+
+
+def files_of(folder: Path) -> list[tuple[Path, str]]:
+    return sorted((p, p.relative_to(folder).as_posix()) for p in folder.rglob("*") if p.is_file())
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# -- the sequential SDK loops (what a script without mldock does) -----------------------------------------
+
+
+def sequential(cloud: str, emulator: Any) -> tuple[Callable[[Path, str, str], None], Callable[[str, str, Path], None]]:
+    """(upload(folder, bucket, prefix), download(bucket, prefix, folder)), one file after another."""
+    if cloud == "s3":
+        import boto3
+
+        client = boto3.client("s3")
+
+        def s3_up(folder: Path, bucket: str, prefix: str) -> None:
+            for path, rel in files_of(folder):
+                client.upload_file(str(path), bucket, f"{prefix}/{rel}")
+
+        def s3_down(bucket: str, prefix: str, dest: Path) -> None:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+                for obj in page.get("Contents", []):
+                    target = dest / obj["Key"][len(prefix) + 1 :]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    client.download_file(bucket, obj["Key"], str(target))
+
+        return s3_up, s3_down
+    if cloud == "gs":
+        from google.cloud import storage
+
+        gcs = storage.Client()
+
+        def gs_up(folder: Path, bucket: str, prefix: str) -> None:
+            for path, rel in files_of(folder):
+                gcs.bucket(bucket).blob(f"{prefix}/{rel}").upload_from_filename(str(path))
+
+        def gs_down(bucket: str, prefix: str, dest: Path) -> None:
+            for blob in gcs.list_blobs(bucket, prefix=prefix + "/"):
+                target = dest / blob.name[len(prefix) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blob.download_to_filename(str(target))
+
+        return gs_up, gs_down
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+
+    def az_up(folder: Path, bucket: str, prefix: str) -> None:
+        for path, rel in files_of(folder):
+            with path.open("rb") as handle:
+                service.get_blob_client(bucket, f"{prefix}/{rel}").upload_blob(handle, overwrite=True)
+
+    def az_down(bucket: str, prefix: str, dest: Path) -> None:
+        container = service.get_container_client(bucket)
+        for blob in container.list_blobs(name_starts_with=prefix + "/"):
+            target = dest / blob.name[len(prefix) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as handle:
+                container.download_blob(blob.name).readinto(handle)
+
+    return az_up, az_down
+
+
+def aws_sync(aws: str, source: str, target: str) -> None:
+    result = subprocess.run([aws, "s3", "sync", "--only-show-errors", source, target], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"aws s3 sync failed: {result.stderr[-2000:]}")
+
+
+# -- the memory probe ------------------------------------------------------------------------------------
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM (reset by exec, unlike ru_maxrss, which keeps the forking parent's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_child(uri: str, dest: str) -> None:
+    """Child mode: download `uri` with mldock and print peak RSS before and after, in MiB."""
+    from mldock.storage.registry import remote_for
+
+    remote = remote_for(uri)
+    remote.list(uri)  # SDK imported, client made: the baseline
+    baseline = peak_rss_mib()
+    started = time.perf_counter()
+    report = remote.download(uri, Path(dest))
+    seconds = time.perf_counter() - started
+    peak = peak_rss_mib()
+    print(json.dumps({"baseline_mib": baseline, "peak_mib": peak, "bytes": report.bytes, "seconds": seconds}))
+
+
+def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, float]:
+    from mldock.storage.registry import remote_for
+
+    bucket = "rss-probe"
+    emulator.create_bucket(bucket)
+    src = work / "rss-src"
+    src.mkdir()
+    block = os.urandom(MiB)
+    with (src / "one-big.bin").open("wb") as handle:
+        for _ in range(size // MiB):
+            handle.write(block)
+    uri = f"{cloud}://{bucket}/rss"
+    remote_for(uri).upload(src, uri)
+    shutil.rmtree(src)
+    dest = work / "rss-dest"
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-child", uri, str(dest)], capture_output=True, text=True, check=True
+    ).stdout
+    shutil.rmtree(dest, ignore_errors=True)
+    emulator.delete_bucket(bucket)
+    data: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return data
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+
+def bench_cloud(
+    cloud: str, shapes: list[Shape], trees: dict[str, Path], work: Path, args: argparse.Namespace
+) -> tuple[list[Result], dict[str, float] | None]:
+    from emulators import emulator_for
+    from mldock.storage.registry import remote_for
+
+    results: list[Result] = []
+    with emulator_for(cloud) as emulator, environ(emulator.env()):
+        seq_up, seq_down = sequential(cloud, emulator)
+        for shape in shapes:
+            src = trees[shape.name]
+            nbytes = shape.count * shape.size
+            Up = Callable[[Path, str], None]  # (source folder, bucket)
+            Down = Callable[[str, Path], None]  # (bucket, destination folder)
+            remote = remote_for(f"{cloud}://probe")
+
+            def mldock_up(folder: Path, bucket: str, remote: Any = remote) -> None:
+                remote.upload(folder, f"{cloud}://{bucket}/data")
+
+            def mldock_down(bucket: str, dest: Path, remote: Any = remote) -> None:
+                remote.download(f"{cloud}://{bucket}/data", dest)
+
+            def plain_up(folder: Path, bucket: str) -> None:
+                seq_up(folder, bucket, "data")
+
+            def plain_down(bucket: str, dest: Path) -> None:
+                seq_down(bucket, "data", dest)
+
+            def aws_up(folder: Path, bucket: str) -> None:
+                aws_sync(args.aws, str(folder), f"s3://{bucket}/data")
+
+            def aws_down(bucket: str, dest: Path) -> None:
+                aws_sync(args.aws, f"s3://{bucket}/data", str(dest))
+
+            contenders: list[tuple[str, Up, Down]] = [
+                ("mldock", mldock_up, mldock_down),
+                ("sequential", plain_up, plain_down),
+            ]
+            if cloud == "s3" and args.aws:
+                contenders.append(("aws s3 sync", aws_up, aws_down))
+            for index, (name, up, down) in enumerate(contenders):
+                bucket = f"bench-{shape.name}-{index}"
+                emulator.create_bucket(bucket)
+                started = time.perf_counter()
+                up(src, bucket)
+                seconds = time.perf_counter() - started
+                results.append(Result(cloud, shape.name, "upload", name, seconds, shape.count, nbytes))
+                dest = work / f"dest-{cloud}-{shape.name}-{index}"
+                started = time.perf_counter()
+                down(bucket, dest)
+                seconds = time.perf_counter() - started
+                got = files_of(dest)
+                if len(got) != shape.count or sum(p.stat().st_size for p, _ in got) != nbytes:
+                    raise RuntimeError(f"{name} on {cloud}/{shape.name}: {len(got)} files arrived")
+                results.append(Result(cloud, shape.name, "download", name, seconds, shape.count, nbytes))
+                shutil.rmtree(dest)
+                if cloud == "s3":  # moto deletes in batches; the others would take longer than the benchmark
+                    emulator.delete_bucket(bucket)
+                print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
+        rss = rss_probe(cloud, emulator, work, args.rss_size) if args.rss_size else None
+    return results, rss
+
+
+def print_table(results: list[Result], rss: dict[str, dict[str, float]], rss_size: int) -> None:
+    print(f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'mldock x':>9}")
+    for r in results:
+        ref = next(
+            x
+            for x in results
+            if (x.cloud, x.shape, x.direction, x.contender) == (r.cloud, r.shape, r.direction, "mldock")
+        )
+        ratio = "" if r.contender == "mldock" else f"{r.seconds / ref.seconds:8.2f}x"
+        print(f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} {ratio:>9}")
+    if rss:
+        print(
+            f"\npeak RSS of a {rss_size // MiB} MiB single-object download (child process; limit {RSS_LIMIT_MIB} MiB)"
+        )
+        for cloud, data in rss.items():
+            verdict = "ok" if data["peak_mib"] < RSS_LIMIT_MIB else "OVER"
+            print(
+                f"{cloud:5} peak {data['peak_mib']:6.1f} MiB (after imports {data['baseline_mib']:6.1f} MiB), "
+                f"{data['bytes'] / MiB / data['seconds']:6.1f} MiB/s  {verdict}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 x 16 MiB, 500 x 4 KiB, 256 MiB RSS probe")
+    parser.add_argument("--clouds", default="s3,gs,az", help="comma-separated: s3,gs,az")
+    parser.add_argument("--aws", default=shutil.which("aws"), help="the aws CLI (default: from PATH)")
+    parser.add_argument("--small-count", type=int, help="override the number of small files")
+    parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
+    parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return 0
+    shapes = (
+        [Shape("large", 4, 16 * MiB), Shape("small", 500, 4096)]
+        if args.quick
+        else [Shape("large", 16, 64 * MiB), Shape("small", 5000, 4096)]
+    )
+    if args.small_count:
+        shapes[1] = Shape("small", args.small_count, 4096)
+    args.rss_size = 0 if args.no_rss else (256 * MiB if args.quick else 1024 * MiB)
+    clouds = [c.strip() for c in args.clouds.split(",") if c.strip()]
+    print(
+        f"shapes: {', '.join(f'{s.name} {s.count} x {s.size // 1024} KiB' for s in shapes)}; clouds: {clouds}; "
+        f"aws: {args.aws or 'not found (skipped)'}; cores: {os.cpu_count()}; load: {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="mldock-bench-") as tmp:
+        work = Path(tmp)
+        trees = {shape.name: make_tree(work / "src", shape) for shape in shapes}
+        results: list[Result] = []
+        rss: dict[str, dict[str, float]] = {}
+        for cloud in clouds:
+            cloud_results, cloud_rss = bench_cloud(cloud, shapes, trees, work, args)
+            results.extend(cloud_results)
+            if cloud_rss:
+                rss[cloud] = cloud_rss
+    print_table(results, rss, args.rss_size)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
