@@ -132,7 +132,8 @@ class MldockStorage:
 
     def run_environment(self) -> dict[str, str]:
         """The channel variables for a run: the stage's channels, each pointed at this test's storage, plus
-        the ones recorded here (which win). Under a production stage the stage's URIs are kept as they are.
+        the ones recorded here (which win). Kept as the stage says: every channel of a production stage, and
+        `file://` inputs without a seed folder (local data is read in place; outputs always go to the test's).
         """
         from mldock.errors import ChannelError
         from mldock.runtime.channels import channel_variable, parse_channels
@@ -150,6 +151,9 @@ class MldockStorage:
                 environment[channel.variable] = channel.uri
                 continue
             seed = self.stage.seed.get(channel.name) if channel.kind.is_input else None
+            if channel.kind.is_input and not seed and channel.uri.startswith("file:"):
+                environment[channel.variable] = channel.uri  # local data is read where it is, never written
+                continue
             source: Source | None = self._state.project().root / seed if seed else None
             self._channel(channel.kind, channel.name, source, None)
         environment.update(self.environment)

@@ -81,3 +81,22 @@ def test_production_stage_needs_the_channel_named(pytester: pytest.Pytester, sam
             '"OUTPUT_CHANNEL_REPORTS": "<uri>" to stages.prod.environment in mldock.json*'
         ]
     )
+
+
+def test_local_inputs_are_read_in_place_and_outputs_go_to_the_test(pytester: pytest.Pytester) -> None:
+    data = pytester.mkdir("local-data")
+    (data / "rows.csv").write_text("1\n")
+    results = pytester.path / "local-results"
+    stage = {"environment": {"INPUT_CHANNEL_TRAIN": data.as_uri(), "OUTPUT_CHANNEL_METRICS": results.as_uri()}}
+    pytester.makefile(".json", mldock=json.dumps({"name": "local", "stages": {"dev": stage}}))
+    pytester.makepyfile(
+        test_local=f"""
+        def test_channels(mldock_storage, tmp_path):
+            env = mldock_storage.run_environment()
+            assert env["MLDOCK_INPUT_CHANNEL_TRAIN"] == {data.as_uri()!r}
+            out = env["MLDOCK_OUTPUT_CHANNEL_METRICS"]
+            assert out.startswith(tmp_path.as_uri()) and out.endswith("/metrics")
+            assert mldock_storage.emulators == []
+        """
+    )
+    pytester.runpytest("--mldock-stage=dev").assert_outcomes(passed=1)
