@@ -55,8 +55,8 @@ class DockerRunner:
     `client` is a docker-py client (default: `mldock.engine.connect()` on first use); `image` skips the build
     and runs that tag; `network` is the addressing mode of `mldock.runners.addressing`; `grace` the seconds
     between SIGTERM and SIGKILL; `log` gets the container's output line by line; `copy_base_dir=False` copies
-    only the failure file out of the container (then `RunResult.base_dir` is None). Host copies of base dirs
-    belong to the caller until `cleanup()` (or the end of `with`).
+    only the failure file of a failed run out of the container (then `RunResult.base_dir` is None). Host copies
+    of base dirs belong to the caller until `cleanup()` (or the end of `with`).
     """
 
     name = "docker"
@@ -143,7 +143,7 @@ class DockerRunner:
                     f"\n[mldock] {spec.task} timed out after {spec.timeout:g}s: "
                     f"container stopped (SIGTERM, SIGKILL after {self.grace:g}s)\n"
                 )
-            base_dir, failure = self._collect(container, spec, env)
+            base_dir, failure = self._collect(container, spec, env, failed=timed_out or exit_code != 0)
         return RunResult(
             task=spec.task,
             exit_code=exit_code,
@@ -251,10 +251,17 @@ class DockerRunner:
                 result = container.wait(timeout=30)
         return int(result.get("StatusCode", -1))
 
-    def _collect(self, container: Container, spec: RunSpec, env: TaskEnvironment) -> tuple[Path | None, str | None]:
-        """Copy the base dir (or only the failure file) out of the stopped container; read the failure file."""
+    def _collect(
+        self, container: Container, spec: RunSpec, env: TaskEnvironment, *, failed: bool
+    ) -> tuple[Path | None, str | None]:
+        """Copy the base dir out of the stopped container and read its failure file.
+
+        Without `copy_base_dir`, only the failure file of a failed run is copied (a run that succeeded has none).
+        """
         base = env.variables.get("MLDOCK_BASE_DIR") or CONTAINER_BASE_DIR
         failure_path = f"{base.rstrip('/')}/output/failure"
+        if not self.copy_base_dir and not failed:
+            return None, None
         target = self._base_dirs.new(f"{spec.project.name}-{spec.task}")
         if not self.copy_base_dir:
             copied = _copy_out(container, failure_path, target)

@@ -146,6 +146,11 @@ def test_failing_container_surfaces_failure_file_and_exit_code(project: ProjectC
     assert (result.base_dir / "output" / "failure").read_text() == result.failure
     assert "deliberate failure" in result.logs
 
+    spec = RunSpec(project, project.stage("test"), hyperparameters={"mode": "fail"}, timeout=300)
+    again = DockerRunner(runner.client, image=runner.image_for(spec), copy_base_dir=False).run(spec)
+    assert again.base_dir is None
+    assert again.failure == result.failure
+
 
 def test_timeout_stops_the_container_and_says_so(project: ProjectConfig, runner: DockerRunner) -> None:
     result = runner.run(RunSpec(project, project.stage("test"), hyperparameters={"mode": "sleep"}, timeout=3))
