@@ -17,6 +17,13 @@ def _real_tool_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLDOCK_CACHE_DIR", _REAL_CACHE)
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs are their own sessions: when this suite runs under `-n`, they must not look like a worker."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def sample_project(pytester: pytest.Pytester) -> Path:
     """The sample project written into pytester's folder (the inner run's rootdir)."""

@@ -76,7 +76,6 @@ def _alive(pid: int) -> bool:
 def test_two_workers(pytester: pytest.Pytester, sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     records_dir = pytester.mkdir("records")
     monkeypatch.setenv("RECORD_DIR", str(records_dir))
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makeconftest(RECORDING_CONFTEST)
     pytester.makepyfile(test_parallel=PARALLEL_TESTS)
 
