@@ -206,13 +206,14 @@ class MldockContainer:
     ) -> Iterator[ServingEndpoint]:
         """Start serving, wait until /ping answers, yield the endpoint (`invoke(body, content_type)`); stop after."""
         spec = self._spec("serve", hyperparameters, env, None)
-        endpoint: ServingEndpoint | None = None
-        try:
-            with self._runner().serve(spec, ready_timeout=ready_timeout) as endpoint:
+        with self._runner().serve(spec, ready_timeout=ready_timeout) as endpoint:
+            try:
                 yield endpoint
-        finally:
-            if endpoint is not None:
-                record(self._item, f"{self.runner_name} serve", endpoint.logs(), spec.environment)
+            finally:
+                logs = "(the serving logs could not be read)"
+                with contextlib.suppress(Exception):
+                    logs = endpoint.logs()
+                record(self._item, f"{self.runner_name} serve", logs, spec.environment)
 
     def _runner(self) -> Runner:
         return self._pool.get(self.runner_name)

@@ -107,6 +107,8 @@ def test_logs_are_attached_to_passing_reports_too(pytester: pytest.Pytester, sam
         def test_twice(mldock_container):
             mldock_container("train").assert_succeeded()
             mldock_container("train", hyperparameters={"epochs": 1}).assert_succeeded()
+            with mldock_container.serve() as endpoint:
+                assert endpoint.invoke(b'{"rows": [[2]]}', "application/json").json() == {"predictions": [4.0]}
         """
     )
     result = pytester.runpytest("-rP")
@@ -117,5 +119,7 @@ def test_logs_are_attached_to_passing_reports_too(pytester: pytest.Pytester, sam
             "*trained 3 epochs on 3 rows",
             "*- mldock container logs (process train #2) -*",
             "*trained 1 epochs on 3 rows",
+            "*- mldock container logs (process serve #3) -*",
+            "*predictor:Predictor is ready",
         ]
     )
