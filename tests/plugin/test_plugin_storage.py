@@ -159,3 +159,27 @@ def test_keep_leaves_buckets_and_lists_emulators(pytester: pytest.Pytester, samp
             "mldock: not a terminal, so they stop now, with the session",
         ]
     )
+
+
+def test_emulator_config_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_mldock import EmulatorConfig
+
+        @pytest.fixture(scope="session")
+        def mldock_emulator_config():
+            return EmulatorConfig(host="0.0.0.0", start_timeout=90)
+        """
+    )
+    pytester.makepyfile(
+        test_config="""
+        def test_bound_everywhere(gcs_emulator):
+            assert gcs_emulator.host == "0.0.0.0"
+            assert gcs_emulator.start_timeout == 90
+            assert gcs_emulator.endpoint_url.startswith("http://127.0.0.1:")
+            gcs_emulator.create_bucket("reachable")
+            assert gcs_emulator.bucket_names() == ["reachable"]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
