@@ -199,9 +199,26 @@ def test_image_cache_hit_does_not_rebuild(project: ProjectConfig, runner: Docker
     assert not again.rebuilt
 
 
-def test_interrupted_session_leaves_nothing_behind(project: ProjectConfig, runner: DockerRunner) -> None:
-    """A runner process killed outright leaves its container; the next runner to start removes it."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_removes_its_container(project: ProjectConfig, runner: DockerRunner, signum: int) -> None:
+    """Ctrl-C or SIGTERM in the middle of a run: the runner process removes its container before it exits."""
     marker = uuid.uuid4().hex[:12]
+    child = _start_sleeping_run(project, runner, marker)
+    marked = {"label": [f"test.marker={marker}"]}
+    client = connect()
+    try:
+        _wait_running(client, marked, child)
+        child.send_signal(signum)
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode != 0
+    assert not client.containers.list(all=True, filters=marked), "the interrupted run left its container"
+
+
+def _start_sleeping_run(project: ProjectConfig, runner: DockerRunner, marker: str) -> subprocess.Popen[bytes]:
     script = textwrap.dedent(
         f"""
         from mldock.project.config import load_project
@@ -213,15 +230,25 @@ def test_interrupted_session_leaves_nothing_behind(project: ProjectConfig, runne
         DockerRunner(image={runner.image_for(RunSpec(project, project.stage("test")))!r}).run(spec)
         """
     )
+    return subprocess.Popen([sys.executable, "-c", script])
+
+
+def _wait_running(client: Any, marked: dict[str, list[str]], child: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while not client.containers.list(filters={**marked, "status": "running"}):
+        assert child.poll() is None, "the runner process died before its container ran"
+        assert time.monotonic() < deadline, "the container never started"
+        time.sleep(0.2)
+
+
+def test_interrupted_session_leaves_nothing_behind(project: ProjectConfig, runner: DockerRunner) -> None:
+    """A runner process killed outright leaves its container; the next runner to start removes it."""
+    marker = uuid.uuid4().hex[:12]
     client = connect()
     marked = {"label": [f"test.marker={marker}"]}
-    child = subprocess.Popen([sys.executable, "-c", script])
+    child = _start_sleeping_run(project, runner, marker)
     try:
-        deadline = time.monotonic() + 120
-        while not client.containers.list(filters={**marked, "status": "running"}):
-            assert child.poll() is None, "the runner process died before its container ran"
-            assert time.monotonic() < deadline, "the container never started"
-            time.sleep(0.2)
+        _wait_running(client, marked, child)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
