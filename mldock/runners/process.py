@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -94,7 +95,7 @@ class ProcessRunner:
             logs += f"\n[mldock] {spec.task} timed out after {spec.timeout:g}s: stopped (SIGTERM, then SIGKILL)\n"
         result = RunResult(
             task=spec.task,
-            exit_code=child.popen.returncode,
+            exit_code=_exit_code(child.popen.returncode),
             logs=logs,
             failure=_read_failure(base_dir, env),
             duration=duration,
@@ -111,7 +112,7 @@ class ProcessRunner:
     @contextlib.contextmanager
     def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> Iterator[HttpEndpoint]:
         """Start `serve` on a free port, wait for GET /ping 200, yield the endpoint; SIGTERM it on exit."""
-        serve_spec = spec if spec.task == "serve" else _with_task(spec, "serve")
+        serve_spec = replace(spec, task="serve")
         base_dir = self._new_base_dir(serve_spec)
         port = free_port()
         env = self._environment(serve_spec, base_dir, serve_port=port)
@@ -213,10 +214,9 @@ class _Child:
         self._pump.join(timeout=5.0)
 
 
-def _with_task(spec: RunSpec, task: str) -> RunSpec:
-    from dataclasses import replace
-
-    return replace(spec, task=task)  # type: ignore[arg-type]
+def _exit_code(returncode: int) -> int:
+    """A shell-style exit code: death by signal N is 128 + N (as a container engine reports it), not -N."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _read_failure(base_dir: Path, env: TaskEnvironment) -> str | None:

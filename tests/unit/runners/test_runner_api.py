@@ -37,3 +37,10 @@ def test_docker_py_is_not_imported_by_the_package_or_the_process_runner() -> Non
         "sys.exit(1 if any(m == 'docker' or m.startswith('docker.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize(("returncode", "expected"), [(0, 0), (1, 1), (143, 143), (-15, 143), (-9, 137)])
+def test_process_exit_codes_are_shell_style(returncode: int, expected: int) -> None:
+    from mldock.runners.process import _exit_code
+
+    assert _exit_code(returncode) == expected
