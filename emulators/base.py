@@ -21,8 +21,15 @@ __all__ = ["Emulator", "wait_until"]
 class Emulator(Protocol):
     """A local stand-in for one cloud's blob storage."""
 
-    name: str  # "s3" | "gcs" | "azure"
-    scheme: str  # the URI scheme it serves: "s3" | "gs" | "az"
+    @property
+    def name(self) -> str:
+        """Which emulator: "s3" | "gcs" | "azure" (a class attribute in the implementations)."""
+        ...
+
+    @property
+    def scheme(self) -> str:
+        """The URI scheme it serves: "s3" | "gs" | "az"."""
+        ...
 
     def start(self) -> Self: ...
 

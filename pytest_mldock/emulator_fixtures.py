@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -144,7 +144,7 @@ def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
             "azure": AzuriteContainer,
         }
         labels = {"io.mldock.pytest.worker": worker_id()}
-        return cast("Emulator", containers[name](labels=labels, start_timeout=config.start_timeout))
+        return containers[name](labels=labels, start_timeout=config.start_timeout)
     from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 
     classes: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {
@@ -152,5 +152,4 @@ def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
         "gcs": GCSEmulator,
         "azure": AzureBlobEmulator,
     }
-    # cast: the classes declare `name`/`scheme` as ClassVar, the protocol as instance attributes
-    return cast("Emulator", classes[name](host=config.host, port=0, start_timeout=config.start_timeout))
+    return classes[name](host=config.host, port=0, start_timeout=config.start_timeout)
