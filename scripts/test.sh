@@ -9,7 +9,8 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 set +e
-.venv/bin/pytest "$@"
+# Two workers by default (the machines have 2 cores); MLDOCK_TEST_WORKERS=0 runs in one process.
+.venv/bin/pytest -n "${MLDOCK_TEST_WORKERS:-2}" "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then
