@@ -12,13 +12,11 @@ against its MD5 ETag before the rename.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress
+from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress, md5_of_fd
 from mldock.storage.errors_map import is_not_found
 from mldock.storage.retry import DEFAULT_ATTEMPTS
 
@@ -31,7 +29,7 @@ __all__ = ["S3Remote"]
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
-_HASH_CHUNK = 1 * MiB
+_STREAM_CHUNK = 1 * MiB
 
 
 class S3Remote(BlobRemote):
@@ -107,7 +105,7 @@ class S3Remote(BlobRemote):
         if item.size < self.part_size:  # one GET, streamed; s3transfer's thread hand-offs cost more than it
             body = self.client.get_object(Bucket=bucket, Key=item.key)["Body"]
             try:
-                for chunk in body.iter_chunks(_HASH_CHUNK):
+                for chunk in body.iter_chunks(_STREAM_CHUNK):
                     handle.write(chunk)
                     progress(len(chunk))
             finally:
@@ -127,7 +125,7 @@ class S3Remote(BlobRemote):
     def _verify(self, item: Listed, handle: IO[bytes], uri: str) -> None:
         super()._verify(item, handle, uri)
         if item.md5 is not None:
-            digest = _md5_of_fd(handle.fileno(), item.size)
+            digest = md5_of_fd(handle.fileno(), item.size)
             if digest != item.md5:
                 raise ContentMismatch(f"{uri}: MD5 {digest} does not match the object's ETag {item.md5}")
 
@@ -170,15 +168,3 @@ def _md5_of_etag(etag: str) -> str | None:
     if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
         return value
     return None
-
-
-def _md5_of_fd(fd: int, size: int) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    offset = 0
-    while offset < size:
-        chunk = os.pread(fd, min(_HASH_CHUNK, size - offset), offset)
-        if not chunk:
-            break
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
