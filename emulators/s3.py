@@ -100,7 +100,7 @@ class S3Emulator(ProcessEmulator):
         client = self.client()
         try:
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                keys: list[Any] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
                 if keys:
                     client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
             client.delete_bucket(Bucket=name)
