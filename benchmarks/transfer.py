@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/transfer.py            # 16 x 64 MiB and 5,000 x 4 KiB, 1 GiB RSS probe
     .venv/bin/python benchmarks/transfer.py --quick    # smaller shapes, for a smoke run
     .venv/bin/python benchmarks/transfer.py --clouds s3 --aws /tmp/awscli-venv/bin/aws
+    .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --no-rss
 
 For each cloud the emulator is started here, each shape is uploaded then downloaded by every contender, and
 one table prints MiB/s, files/s and mldock's ratio to each other contender (all measured in this one run:
@@ -299,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 x 16 MiB, 500 x 4 KiB, 256 MiB RSS probe")
     parser.add_argument("--clouds", default="s3,gs,az", help="comma-separated: s3,gs,az")
     parser.add_argument("--aws", default=shutil.which("aws"), help="the aws CLI (default: from PATH)")
+    parser.add_argument("--shapes", default="large,small", help="comma-separated: large,small")
     parser.add_argument("--small-count", type=int, help="override the number of small files")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
     parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
@@ -313,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.small_count:
         shapes[1] = Shape("small", args.small_count, 4096)
+    wanted = {s.strip() for s in args.shapes.split(",") if s.strip()}
+    if unknown := wanted - {s.name for s in shapes}:
+        parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
+    shapes = [s for s in shapes if s.name in wanted]
     args.rss_size = 0 if args.no_rss else (256 * MiB if args.quick else 1024 * MiB)
     clouds = [c.strip() for c in args.clouds.split(",") if c.strip()]
     print(
