@@ -49,24 +49,24 @@ def session_id() -> str:
 
 def process_start_time(pid: int) -> str | None:
     """The start time of `pid` in clock ticks since boot, or None when it cannot be read (not Linux, gone)."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def _state(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat from the state on (field 3), or None when it cannot be read."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             text = stat.read()
     except OSError:
         return None
     # the command name (field 2) may contain spaces and parentheses: split after its closing parenthesis
-    fields = text[text.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            text = stat.read()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return fields[0] if fields else None
+    return text[text.rfind(")") + 2 :].split()
 
 
 def resource_labels(extra: Mapping[str, str] | None = None, *, session: str | None = None) -> dict[str, str]:
