@@ -16,6 +16,21 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
+step "System packages (curl, debootstrap for the local base image)"
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: please install ${missing[*]} (this script installs them only as root on Debian/Ubuntu)" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; }
+else
+  echo "curl and debootstrap are present"
+fi
+
 step "Container engine (Docker Engine API)"
 bash scripts/install-podman.sh
 if [ -z "${DOCKER_HOST:-}" ] && [ -S /run/mldock/podman.sock ]; then
