@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,8 @@ def test_build_then_cache_hit_then_rebuild_on_change(
     assert "debug.log" not in listing
     assert listing.strip().endswith("False")
 
-    (project.root / "trainer.py").write_text("def train(env):\n    print('changed')\n")
+    # a change no earlier run has built: images of earlier sessions stay in the engine
+    (project.root / "trainer.py").write_text(f"def train(env):\n    print('changed {uuid.uuid4().hex}')\n")
     third = build_image(project, client=engine)
     assert third.rebuilt
     assert third.tag != first.tag
