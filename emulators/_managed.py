@@ -80,6 +80,11 @@ class ProcessEmulator:
     def running(self) -> bool:
         return self._proc is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The emulator process's id while it runs (to watch its CPU or memory), else None."""
+        return self._proc.pid if self._proc is not None else None
+
     def logs(self) -> str:
         """The tail of the emulator's own log (the last run's, after stop())."""
         if self._proc is not None:

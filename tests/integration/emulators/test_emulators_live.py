@@ -72,7 +72,7 @@ def _sdk_round_trip(emulator: AnyEmulator, bucket: str) -> bytes:
 @pytest.mark.parametrize("factory", FACTORIES, ids=IDS)
 def test_lifecycle_sdk_buckets_and_clean_stop(factory: Callable[..., AnyEmulator]) -> None:
     with factory() as emulator:
-        port, pid = emulator.port, emulator._proc.pid if emulator._proc else None
+        port, pid = emulator.port, emulator.pid
         assert pid is not None
         assert emulator.endpoint_url == f"http://127.0.0.1:{port}"
         bucket = f"b-{uuid.uuid4().hex[:12]}"
@@ -91,6 +91,7 @@ def test_lifecycle_sdk_buckets_and_clean_stop(factory: Callable[..., AnyEmulator
     assert not _listening(port)
     assert _gone(pid)
     assert not emulator.running
+    assert emulator.pid is None
     emulator.stop()  # idempotent
 
 
