@@ -31,6 +31,7 @@ from mldock.storage.blob import (
     md5_of_file,
 )
 from mldock.storage.errors_map import is_not_found
+from mldock.storage.http import ca_bundle, pin_environment
 from mldock.storage.retry import DEFAULT_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ def service_client_from_env(
 
     `first_get`/`get_chunk` size a download's first GET and its further ranges (at most 4 MiB when each range
     is checked with a transactional MD5)."""
-    from azure.storage.blob import BlobServiceClient
 
     env = os.environ if environ is None else environ
     options: dict[str, Any] = {
@@ -75,9 +75,18 @@ def service_client_from_env(
         "max_single_get_size": first_get,
         "max_chunk_get_size": get_chunk,
     }
-    transport = _pooled_transport(pool_size)
+    session, transport = _pooled_transport(pool_size)
     if transport is not None:
         options["transport"] = transport
+    client = _make_service_client(env, options)
+    if session is not None:
+        pin_environment(session, client.url)
+    return client
+
+
+def _make_service_client(env: Mapping[str, str], options: dict[str, Any]) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
     connection_string = env.get(CONNECTION_STRING)
     if connection_string:
         try:
@@ -102,26 +111,27 @@ def _default_credential() -> Any:
     return DefaultAzureCredential()
 
 
-def _pooled_transport(pool_size: int) -> Any:
-    """A requests transport keeping one connection per worker thread (requests keeps 10 by default)."""
+def _pooled_transport(pool_size: int) -> tuple[Any, Any]:
+    """(session, transport): requests keeping one connection per worker thread (it keeps 10 by default)."""
     try:
         import requests
         from azure.core.pipeline.transport import RequestsTransport
         from requests.adapters import HTTPAdapter
     except ImportError:
-        return None
+        return None, None
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # the settings azure-storage-blob gives the transport it makes itself (a transport passed in keeps
     # azure-core's defaults, among them 4 KiB reads: 2.5x the client CPU of a large download)
-    return RequestsTransport(
+    return session, RequestsTransport(
         session=session,
         session_owner=False,
         connection_data_block_size=DATA_BLOCK_SIZE,
         connection_timeout=CONNECTION_TIMEOUT,
         read_timeout=READ_TIMEOUT,
+        connection_verify=ca_bundle() or True,  # azure-core passes it on each request: the session's is ignored
     )
 
 

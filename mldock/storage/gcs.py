@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, Listed, Progress
+from mldock.storage.http import pin_environment
 from mldock.storage.retry import DEFAULT_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class GCSRemote(BlobRemote):
             adapter = HTTPAdapter(pool_connections=self.max_concurrency, pool_maxsize=self.max_concurrency)
             client._http.mount("https://", adapter)
             client._http.mount("http://", adapter)
+            pin_environment(client._http, client.api_endpoint)
         except (ImportError, AttributeError):
             pass
         return client
