@@ -5,10 +5,13 @@
     .venv/bin/python benchmarks/transfer.py --clouds s3 --aws /tmp/awscli-venv/bin/aws
     .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --no-rss
 
-For each cloud the emulator is started here, each shape is uploaded then downloaded by every contender, and
-one table prints MiB/s, files/s and mldock's ratio to each other contender (all measured in this one run:
-the machines are shared and noisy, so compare ratios). The memory probe downloads one large object in a
-child process and reports its peak RSS (getrusage), which must stay under 200 MiB: transfers stream to disk.
+For each cloud and shape, every contender uploads then downloads the tree against an emulator of its own,
+started fresh (the emulators slow down as they fill, so a shared one would favour whoever went first); the
+clients are made before the clock starts. One table prints MiB/s, files/s, the emulator's CPU per file and
+how busy it was, mldock's ratio to each other contender, and the bound: the most that ratio can be when the
+emulator's own CPU per request is the limit (all measured in this one run: the machines are shared and noisy,
+so compare ratios). The memory probe downloads one large object in a child process and reports its peak RSS,
+which must stay under 200 MiB: transfers stream to disk.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
 RSS_LIMIT_MIB = 200
+Up = Callable[[Path, str], object]  # (source folder, bucket)
+Down = Callable[[str, Path], object]  # (bucket, destination folder)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class Result:
     seconds: float
     files: int
     nbytes: int
+    emulator_cpu: float  # seconds of CPU the emulator spent meanwhile
 
     @property
     def mib_s(self) -> float:
@@ -94,7 +101,7 @@ def environ(values: dict[str, str]) -> Iterator[None]:
 # -- the sequential SDK loops (what a script without mldock does) -----------------------------------------
 
 
-def sequential(cloud: str, emulator: Any) -> tuple[Callable[[Path, str, str], None], Callable[[str, str, Path], None]]:
+def sequential(cloud: str) -> tuple[Callable[[Path, str, str], None], Callable[[str, str, Path], None]]:
     """(upload(folder, bucket, prefix), download(bucket, prefix, folder)), one file after another."""
     if cloud == "s3":
         import boto3
@@ -210,71 +217,86 @@ def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, flo
 # -- the run ---------------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) the process `pid` has used so far; 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fn: Callable[[], object], pid: int | None) -> tuple[float, float]:
+    """(wall seconds, emulator CPU seconds) of `fn()`."""
+    cpu, started = cpu_seconds(pid), time.perf_counter()
+    fn()
+    return time.perf_counter() - started, cpu_seconds(pid) - cpu
+
+
+def contender_names(cloud: str, args: argparse.Namespace) -> list[str]:
+    return ["mldock", "sequential"] + (["aws s3 sync"] if cloud == "s3" and args.aws else [])
+
+
+def contenders(cloud: str, args: argparse.Namespace) -> dict[str, tuple[Up, Down]]:
+    """name -> (upload, download) of everyone racing; made inside the emulator's environment."""
+    from mldock.storage.registry import remote_for
+
+    remote = remote_for(f"{cloud}://probe")
+    for client in ("client", "bulk_client"):  # made now, as the sequential loops make theirs: not timed
+        getattr(remote, client, None)
+    seq_up, seq_down = sequential(cloud)
+    racers: dict[str, tuple[Up, Down]] = {
+        "mldock": (
+            lambda folder, bucket: remote.upload(folder, f"{cloud}://{bucket}/data"),
+            lambda bucket, dest: remote.download(f"{cloud}://{bucket}/data", dest),
+        ),
+        "sequential": (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d)),
+    }
+    if cloud == "s3" and args.aws:
+        racers["aws s3 sync"] = (
+            lambda folder, bucket: aws_sync(args.aws, str(folder), f"s3://{bucket}/data"),
+            lambda bucket, dest: aws_sync(args.aws, f"s3://{bucket}/data", str(dest)),
+        )
+    return racers
+
+
 def bench_cloud(
     cloud: str, shapes: list[Shape], trees: dict[str, Path], work: Path, args: argparse.Namespace
 ) -> tuple[list[Result], dict[str, float] | None]:
+    """Every contender gets an emulator of its own, started fresh: the emulators slow down as they fill (their
+    in-memory stores search linearly), so sharing one would favour whoever runs first."""
     from emulators import emulator_for
-    from mldock.storage.registry import remote_for
 
     results: list[Result] = []
-    with emulator_for(cloud) as emulator, environ(emulator.env()):
-        seq_up, seq_down = sequential(cloud, emulator)
-        for shape in shapes:
-            src = trees[shape.name]
-            nbytes = shape.count * shape.size
-            Up = Callable[[Path, str], None]  # (source folder, bucket)
-            Down = Callable[[str, Path], None]  # (bucket, destination folder)
-            remote = remote_for(f"{cloud}://probe")
-
-            def mldock_up(folder: Path, bucket: str, remote: Any = remote) -> None:
-                remote.upload(folder, f"{cloud}://{bucket}/data")
-
-            def mldock_down(bucket: str, dest: Path, remote: Any = remote) -> None:
-                remote.download(f"{cloud}://{bucket}/data", dest)
-
-            def plain_up(folder: Path, bucket: str) -> None:
-                seq_up(folder, bucket, "data")
-
-            def plain_down(bucket: str, dest: Path) -> None:
-                seq_down(bucket, "data", dest)
-
-            def aws_up(folder: Path, bucket: str) -> None:
-                aws_sync(args.aws, str(folder), f"s3://{bucket}/data")
-
-            def aws_down(bucket: str, dest: Path) -> None:
-                aws_sync(args.aws, f"s3://{bucket}/data", str(dest))
-
-            contenders: list[tuple[str, Up, Down]] = [
-                ("mldock", mldock_up, mldock_down),
-                ("sequential", plain_up, plain_down),
-            ]
-            if cloud == "s3" and args.aws:
-                contenders.append(("aws s3 sync", aws_up, aws_down))
-            for index, (name, up, down) in enumerate(contenders):
-                bucket = f"bench-{shape.name}-{index}"
+    for shape in shapes:
+        nbytes = shape.count * shape.size
+        for index, name in enumerate(contender_names(cloud, args)):
+            with emulator_for(cloud) as emulator, environ(emulator.env()):
+                up, down = contenders(cloud, args)[name]
+                bucket = f"bench-{shape.name}"
                 emulator.create_bucket(bucket)
-                started = time.perf_counter()
-                up(src, bucket)
-                seconds = time.perf_counter() - started
-                results.append(Result(cloud, shape.name, "upload", name, seconds, shape.count, nbytes))
+                seconds, emu_cpu = timed(partial(up, trees[shape.name], bucket), emulator.pid)
+                results.append(Result(cloud, shape.name, "upload", name, seconds, shape.count, nbytes, emu_cpu))
                 dest = work / f"dest-{cloud}-{shape.name}-{index}"
-                started = time.perf_counter()
-                down(bucket, dest)
-                seconds = time.perf_counter() - started
+                seconds, emu_cpu = timed(partial(down, bucket, dest), emulator.pid)
                 got = files_of(dest)
                 if len(got) != shape.count or sum(p.stat().st_size for p, _ in got) != nbytes:
                     raise RuntimeError(f"{name} on {cloud}/{shape.name}: {len(got)} files arrived")
-                results.append(Result(cloud, shape.name, "download", name, seconds, shape.count, nbytes))
+                results.append(Result(cloud, shape.name, "download", name, seconds, shape.count, nbytes, emu_cpu))
                 shutil.rmtree(dest)
-                if cloud == "s3":  # moto deletes in batches; the others would take longer than the benchmark
-                    emulator.delete_bucket(bucket)
-                print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
-        rss = rss_probe(cloud, emulator, work, args.rss_size) if args.rss_size else None
+            print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
+    rss = None
+    if args.rss_size:
+        with emulator_for(cloud) as emulator, environ(emulator.env()):
+            rss = rss_probe(cloud, emulator, work, args.rss_size)
     return results, rss
 
 
 def print_table(results: list[Result], rss: dict[str, dict[str, float]], rss_size: int) -> None:
-    print(f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'mldock x':>9}")
+    print(
+        f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'emu ms/f':>9} "
+        f"{'emu busy':>8} {'mldock x':>9} {'bound x':>8}"
+    )
     for r in results:
         ref = next(
             x
@@ -282,7 +304,16 @@ def print_table(results: list[Result], rss: dict[str, dict[str, float]], rss_siz
             if (x.cloud, x.shape, x.direction, x.contender) == (r.cloud, r.shape, r.direction, "mldock")
         )
         ratio = "" if r.contender == "mldock" else f"{r.seconds / ref.seconds:8.2f}x"
-        print(f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} {ratio:>9}")
+        bound = f"{r.seconds / ref.emulator_cpu:7.2f}x" if r.contender != "mldock" and ref.emulator_cpu else ""
+        print(
+            f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} "
+            f"{r.emulator_cpu / r.files * 1000:9.2f} {r.emulator_cpu / r.seconds:7.0%} {ratio:>9} {bound:>8}"
+        )
+    print(
+        "\nemu ms/f: the emulator's CPU per file; emu busy: its CPU time over the wall time (100% = one core).\n"
+        "bound x: the contender's time over the emulator CPU time of mldock's run, the most `mldock x` can be\n"
+        "when the emulator serves one request at a time (Azurite and moto do; fake-gcs-server locks its store)."
+    )
     if rss:
         print(
             f"\npeak RSS of a {rss_size // MiB} MiB single-object download (child process; limit {RSS_LIMIT_MIB} MiB)"
