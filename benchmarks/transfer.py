@@ -240,27 +240,26 @@ def contender_names(cloud: str, args: argparse.Namespace) -> list[str]:
     return ["mldock", "sequential"] + (["aws s3 sync"] if cloud == "s3" and args.aws else [])
 
 
-def contenders(cloud: str, args: argparse.Namespace) -> dict[str, tuple[Up, Down]]:
-    """name -> (upload, download) of everyone racing; made inside the emulator's environment."""
-    from mldock.storage.registry import remote_for
+def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up, Down]:
+    """(upload, download) of the contender `name`, its client made now (inside the emulator's environment,
+    before the clock starts, as the sequential loops make theirs)."""
+    if name == "mldock":
+        from mldock.storage.registry import remote_for
 
-    remote = remote_for(f"{cloud}://probe")
-    for client in ("client", "bulk_client"):  # made now, as the sequential loops make theirs: not timed
-        getattr(remote, client, None)
-    seq_up, seq_down = sequential(cloud)
-    racers: dict[str, tuple[Up, Down]] = {
-        "mldock": (
+        remote = remote_for(f"{cloud}://probe")
+        for client in ("client", "bulk_client"):
+            getattr(remote, client, None)
+        return (
             lambda folder, bucket: remote.upload(folder, f"{cloud}://{bucket}/data"),
             lambda bucket, dest: remote.download(f"{cloud}://{bucket}/data", dest),
-        ),
-        "sequential": (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d)),
-    }
-    if cloud == "s3" and args.aws:
-        racers["aws s3 sync"] = (
-            lambda folder, bucket: aws_sync(args.aws, str(folder), f"s3://{bucket}/data"),
-            lambda bucket, dest: aws_sync(args.aws, f"s3://{bucket}/data", str(dest)),
         )
-    return racers
+    if name == "sequential":
+        seq_up, seq_down = sequential(cloud)
+        return (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d))
+    return (
+        lambda folder, bucket: aws_sync(args.aws, str(folder), f"s3://{bucket}/data"),
+        lambda bucket, dest: aws_sync(args.aws, f"s3://{bucket}/data", str(dest)),
+    )
 
 
 def bench_cloud(
@@ -275,7 +274,7 @@ def bench_cloud(
         nbytes = shape.count * shape.size
         for index, name in enumerate(contender_names(cloud, args)):
             with emulator_for(cloud) as emulator, environ(emulator.env()):
-                up, down = contenders(cloud, args)[name]
+                up, down = contender(cloud, name, args)
                 bucket = f"bench-{shape.name}"
                 emulator.create_bucket(bucket)
                 cpu = timed(partial(up, trees[shape.name], bucket), emulator.pid)
