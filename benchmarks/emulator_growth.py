@@ -22,7 +22,7 @@ from transfer import Shape, cpu_seconds, environ, make_tree, sequential
 
 
 def grow(cloud: str, batches: int, per_batch: int, work: Path) -> None:
-    from emulators import emulator_for
+    from mldock.emulators import emulator_for
 
     tree = make_tree(work / cloud, Shape("small", per_batch, 4096))
     with emulator_for(cloud) as emulator, environ(emulator.env()):

@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", default=None, help="base image of the benchmark project")
     args = parser.parse_args(argv)
 
-    from mldock.build import LOCAL_BASE_IMAGE, build_image
-    from mldock.build import image_tag as image_for
     from mldock.engine import connect
+    from mldock.image import LOCAL_BASE_IMAGE, build_image
+    from mldock.image import image_tag as image_for
     from mldock.project.config import load_project
     from mldock.runners import RunSpec
     from mldock.runners.docker import DockerRunner

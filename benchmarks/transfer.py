@@ -267,7 +267,7 @@ def bench_cloud(
 ) -> tuple[list[Result], dict[str, float] | None]:
     """Every contender gets an emulator of its own, started fresh: the emulators slow down as they fill (their
     in-memory stores search linearly), so sharing one would favour whoever runs first."""
-    from emulators import emulator_for
+    from mldock.emulators import emulator_for
 
     results: list[Result] = []
     for shape in shapes:

@@ -1,22 +1,32 @@
-"""Local stand-ins for cloud blob storage behind one interface: S3 (moto), GCS (fake-gcs-server), Azure Blob
-(Azurite), each run as a child process of the caller.
+"""The public name of mldock's storage emulators: S3 (moto), GCS (fake-gcs-server), Azure Blob (Azurite).
 
     from emulators import S3Emulator
 
     with S3Emulator() as s3:
-        s3.create_bucket("data")
-        subprocess.run([...], env={**os.environ, **s3.env()})
+        s3.env()          # AWS_ENDPOINT_URL + dummy credentials, for an SDK or a container
 
-Nothing is started, imported from a cloud SDK or written to `os.environ` at import time.
+The emulators are developer tooling and live in `mldock.emulators` (they use the engine and image tooling
+for their container form); this package only re-exports their public interface under the name the
+distribution documents. Nothing is started or imported from a cloud SDK at import time.
 """
 
 from __future__ import annotations
 
-from emulators.azure import AZURITE_VERSION, AzureBlobEmulator
-from emulators.base import Emulator, wait_until
-from emulators.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError, EmulatorTimeoutError
-from emulators.gcs import FAKE_GCS_SERVER_VERSION, GCSEmulator
-from emulators.s3 import MOTO_VERSION, S3Emulator
+from mldock.emulators import (
+    AZURITE_VERSION,
+    FAKE_GCS_SERVER_VERSION,
+    MOTO_VERSION,
+    AzureBlobEmulator,
+    Emulator,
+    EmulatorError,
+    EmulatorNotInstalledError,
+    EmulatorStartError,
+    EmulatorTimeoutError,
+    GCSEmulator,
+    S3Emulator,
+    emulator_for,
+    wait_until,
+)
 
 __all__ = [
     "AZURITE_VERSION",
@@ -33,20 +43,3 @@ __all__ = [
     "emulator_for",
     "wait_until",
 ]
-
-_BY_NAME: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {
-    "s3": S3Emulator,
-    "gcs": GCSEmulator,
-    "gs": GCSEmulator,
-    "azure": AzureBlobEmulator,
-    "az": AzureBlobEmulator,
-}
-
-
-def emulator_for(name: str, host: str = "127.0.0.1", port: int = 0) -> S3Emulator | GCSEmulator | AzureBlobEmulator:
-    """A (not yet started) emulator by name or URI scheme: s3, gcs/gs, azure/az."""
-    try:
-        cls = _BY_NAME[name]
-    except KeyError:
-        raise ValueError(f"no emulator named {name!r}; choose one of {', '.join(sorted(_BY_NAME))}") from None
-    return cls(host=host, port=port)

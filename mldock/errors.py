@@ -14,7 +14,11 @@
     └── ToolingError              the developer-machine half
         ├── EngineError           the Docker Engine API is unreachable or failed
         ├── BuildError            an image build failed (carries the failing step's output)
-        └── RunnerError           a run could not be carried out (timeout, serve never healthy)
+        ├── RunnerError           a run could not be carried out (timeout, serve never healthy)
+        └── EmulatorError         a storage emulator failed (carries the tail of its log)
+            ├── EmulatorNotInstalledError   its binary or package is missing (says how to install it)
+            ├── EmulatorStartError          its process/container exited or refused to start
+            └── EmulatorTimeoutError        it did not become healthy in time
 
 Third-party exceptions (botocore, google-api-core, azure-core, docker) are translated into this tree at the
 storage and engine boundaries with `raise ... from exc`. Messages say what happened, where, and what to do.
@@ -27,6 +31,10 @@ __all__ = [
     "BuildError",
     "ChannelError",
     "ConfigError",
+    "EmulatorError",
+    "EmulatorNotInstalledError",
+    "EmulatorStartError",
+    "EmulatorTimeoutError",
     "EngineError",
     "HyperparameterError",
     "LifecycleError",
@@ -103,3 +111,23 @@ class BuildError(ToolingError):
 
 class RunnerError(ToolingError):
     """A container or process run could not be carried out."""
+
+
+class EmulatorError(ToolingError):
+    """A storage emulator failed; `log_tail` holds the end of its own log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message if not log_tail else f"{message}\n--- emulator log (tail) ---\n{log_tail}")
+        self.log_tail = log_tail
+
+
+class EmulatorNotInstalledError(EmulatorError):
+    """The emulator cannot be found on this machine."""
+
+
+class EmulatorStartError(EmulatorError):
+    """The emulator exited or failed while starting."""
+
+
+class EmulatorTimeoutError(EmulatorError):
+    """The emulator did not answer its health check in time."""

@@ -22,7 +22,7 @@ from pytest_mldock.naming import worker_id
 from pytest_mldock.state import KeptEmulator, session_state
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
 
 __all__ = [
     "EMULATOR_FIXTURES",
@@ -107,7 +107,7 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
 def mldock_emulator_network(pytestconfig: pytest.Config) -> Iterator[str]:
     """With --mldock-emulators=container: the one engine network this worker's emulator containers share
     (a task container of the docker runner joins it to reach them by alias)."""
-    from emulators.containers import create_network
+    from mldock.emulators.containers import create_network
     from mldock.engine import ResourceTracker, connect
 
     client = connect()
@@ -136,7 +136,7 @@ def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
 
 def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
     if mode == "container":
-        from emulators.containers import AzuriteContainer, GCSEmulatorContainer, S3EmulatorContainer
+        from mldock.emulators.containers import AzuriteContainer, GCSEmulatorContainer, S3EmulatorContainer
 
         containers: dict[str, type[S3EmulatorContainer | GCSEmulatorContainer | AzuriteContainer]] = {
             "s3": S3EmulatorContainer,
@@ -145,7 +145,7 @@ def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
         }
         labels = {"io.mldock.pytest.worker": worker_id()}
         return containers[name](labels=labels, start_timeout=config.start_timeout)
-    from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
+    from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 
     classes: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {
         "s3": S3Emulator,

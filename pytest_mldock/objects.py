@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
     from mldock.storage.base import RemoteURI
 
 __all__ = ["ObjectStore", "files_of", "store_for"]

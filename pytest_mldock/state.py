@@ -16,7 +16,7 @@ import pytest
 from pytest_mldock.options import Settings, check_stage
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
     from mldock.project.config import ProjectConfig
 
 __all__ = ["STATE_KEY", "KeptEmulator", "PluginState", "session_state"]

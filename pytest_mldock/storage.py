@@ -30,7 +30,7 @@ from pytest_mldock.report import note
 from pytest_mldock.state import session_state
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
     from mldock.project.config import StageConfig
     from mldock.runtime.channels import ChannelKind
 

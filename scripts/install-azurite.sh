@@ -4,4 +4,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
-exec "$PYTHON" -m emulators.install_azurite "$@"
+exec "$PYTHON" -m mldock.emulators.install_azurite "$@"

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    from emulators import emulator_for
+    from mldock.emulators import emulator_for
 
     try:
         with ExitStack() as stack:

@@ -92,7 +92,7 @@ def _report(exc: BaseException, code: int, debug: bool) -> int:
 
 def _report_other(exc: Exception, debug: bool) -> int:
     """Errors from outside mldock's tree: emulator and OS errors are operational, the rest are bugs."""
-    from emulators.errors import EmulatorError
+    from mldock.errors import EmulatorError
 
     if isinstance(exc, EmulatorError | OSError):
         return _report(exc, EXIT_FAILURE, debug)

@@ -220,8 +220,8 @@ def build_for_runner(config: ProjectConfig, runner: str, console: Console, *, en
     """Build (or find cached) the project's image before a docker run, with a progress display."""
     if runner != "docker":
         return
-    from mldock.build import build_image
     from mldock.cli.progress import build_progress
+    from mldock.image import build_image
 
     with build_progress(console, f"image {config.name}", enabled=enabled) as on_line:
         built = build_image(config, progress=on_line)

@@ -25,8 +25,8 @@ from mldock.runtime.channels import Channel, ChannelKind, channel_variable, pars
 from mldock.storage.base import parse_uri
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
     from mldock.cli.progress import TransferProgress
+    from mldock.emulators.base import Emulator
     from mldock.project.config import ProjectConfig, StageConfig
 
 __all__ = [
@@ -58,7 +58,7 @@ def needed_emulators(channels: tuple[Channel, ...]) -> list[str]:
 @contextmanager
 def emulated_storage(channels: tuple[Channel, ...], *, host: str = "127.0.0.1") -> Iterator[list[Emulator]]:
     """Start the emulators `channels` need, create every bucket they name, point this process's SDKs at them."""
-    from emulators import emulator_for
+    from mldock.emulators import emulator_for
 
     with ExitStack() as stack:
         started: list[Emulator] = []

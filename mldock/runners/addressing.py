@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from mldock.errors import RunnerError
 
 if TYPE_CHECKING:
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
 
 __all__ = [
     "HOST_GATEWAY",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from emulators.base import Emulator
+    from mldock.emulators.base import Emulator
     from mldock.project.config import ProjectConfig, StageConfig
 
 __all__ = ["RunResult", "RunSpec", "Runner", "ServingEndpoint", "Task"]

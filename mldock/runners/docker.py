@@ -109,7 +109,7 @@ class DockerRunner:
         """The tag to run: `image` when given, else the project's image (built when its content changed)."""
         if self.image is not None:
             return self.image
-        from mldock.build import build_image
+        from mldock.image import build_image
 
         built = build_image(spec.project, client=self.client, progress=self.build_progress)
         return str(built.tag)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Mldock, assert_plain_error
 
-from emulators.azure import find_azurite
+from mldock.emulators.azure import find_azurite
 
 pytestmark = pytest.mark.integration
 

@@ -48,9 +48,9 @@ def test_same_emulators_from_a_host_process(mldock_container, mldock_storage):
 
 @pytest.fixture
 def engine_project(pytester: pytest.Pytester) -> Path:
-    from mldock.build.base_image import ensure_base_image
     from mldock.engine import connect
     from mldock.errors import EngineError
+    from mldock.image.base_image import ensure_base_image
 
     try:
         client = connect()

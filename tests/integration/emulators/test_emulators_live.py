@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from emulators import AzureBlobEmulator, EmulatorNotInstalledError, EmulatorStartError, GCSEmulator, S3Emulator
-from emulators._process import PortInUse
+from mldock.emulators import AzureBlobEmulator, EmulatorNotInstalledError, EmulatorStartError, GCSEmulator, S3Emulator
+from mldock.emulators import gcs as gcs_module
+from mldock.emulators._process import PortInUse
 
 pytestmark = pytest.mark.integration
 
@@ -124,15 +125,14 @@ def test_gcs_on_a_taken_port_reports_it(tmp_path: Path) -> None:
 
 
 def test_gcs_retries_with_a_fresh_port_when_the_picked_one_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    import emulators.gcs
 
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
     taken = blocker.getsockname()[1]
-    real_pick = emulators.gcs.pick_port
+    real_pick = gcs_module.pick_port
     picks = iter([taken])
-    monkeypatch.setattr(emulators.gcs, "pick_port", lambda host: next(picks, None) or real_pick(host))
+    monkeypatch.setattr(gcs_module, "pick_port", lambda host: next(picks, None) or real_pick(host))
     try:
         with GCSEmulator() as emulator:
             assert emulator.port != taken

@@ -28,7 +28,7 @@ def engine() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def base_image(engine: docker.DockerClient) -> str:
     """The local Python base image (made once when missing: ~1-2 minutes, as root)."""
-    from mldock.build.base_image import LOCAL_BASE_IMAGE, ensure_base_image
+    from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 
     ensure_base_image(LOCAL_BASE_IMAGE, client=engine)
     return LOCAL_BASE_IMAGE
@@ -38,8 +38,8 @@ def base_image(engine: docker.DockerClient) -> str:
 def frozen_sources(monkeypatch: pytest.MonkeyPatch) -> str:
     """Pin the mldock source hash for one test, so colleagues editing the checkout meanwhile cannot turn a
     cache hit into a rebuild (the hash itself is unit-tested; the engine's cache is what is tested here)."""
-    import mldock.build.image as image_module
-    from mldock.build.wheelhouse import mldock_source_hash
+    import mldock.image.builder as image_module
+    from mldock.image.wheelhouse import mldock_source_hash
 
     pinned = mldock_source_hash()
     monkeypatch.setattr(image_module, "mldock_source_hash", lambda: pinned)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mldock.build.base_image import LOCAL_BASE_IMAGE, _import, ensure_base_image
 from mldock.engine import engine_errors
+from mldock.image.base_image import LOCAL_BASE_IMAGE, _import, ensure_base_image
 
 if TYPE_CHECKING:
     import docker
@@ -32,7 +32,7 @@ def test_base_image_has_python_with_venv_and_is_reused(engine: docker.DockerClie
 def test_a_root_file_system_is_imported_and_tagged_through_the_api(engine: docker.DockerClient,
                                                                    tmp_path: Path) -> None:
     """The import step of ensure_base_image on a tiny root file system (a static binary), then run."""
-    from emulators.gcs import find_fake_gcs_server
+    from mldock.emulators.gcs import find_fake_gcs_server
 
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()

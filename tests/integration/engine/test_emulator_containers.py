@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from emulators.containers import (
+from mldock.emulators.containers import (
     MOTO_IMAGE,
     AzuriteContainer,
     GCSEmulatorContainer,
     S3EmulatorContainer,
     create_network,
 )
-from emulators.errors import EmulatorNotInstalledError
 from mldock.engine import SESSION_LABEL, ResourceTracker, engine_errors, managed_filter
+from mldock.errors import EmulatorNotInstalledError
 
 if TYPE_CHECKING:
     import docker

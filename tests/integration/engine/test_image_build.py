@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 from engine_project import write_project
 
-from mldock.build import build_image
 from mldock.engine import engine_errors
 from mldock.errors import BuildError
+from mldock.image import build_image
 
 if TYPE_CHECKING:
     import docker
@@ -73,7 +73,7 @@ def test_a_failing_build_shows_the_failing_step_output(
     import io
     import tarfile
 
-    from mldock.build.image import run_build
+    from mldock.image.builder import run_build
 
     broken = "localhost/mldock-test-broken-base:1"
     dockerfile = f"FROM {base_image}\nRUN rm -rf /usr/lib/python3.11/venv\n".encode()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from runner_project import seed_files, tree, write_project
 
-from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
+from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 from mldock.engine import connect, managed_filter, session_id
 from mldock.errors import RunnerError
 from mldock.project.config import ProjectConfig
@@ -191,7 +191,7 @@ def test_serving_that_dies_raises_with_logs(project: ProjectConfig, runner: Dock
 
 
 def test_image_cache_hit_does_not_rebuild(project: ProjectConfig, runner: DockerRunner) -> None:
-    from mldock.build import build_image
+    from mldock.image import build_image
 
     first = runner.image_for(RunSpec(project, project.stage("test")))
     again = build_image(project, client=runner.client)
@@ -261,7 +261,7 @@ def test_training_against_emulator_containers_on_their_network(
     project: ProjectConfig, runner: DockerRunner, tmp_path: Path
 ) -> None:
     """Emulators running as containers: the task container joins their private network and uses the aliases."""
-    from emulators.containers import GCSEmulatorContainer, S3EmulatorContainer, create_network
+    from mldock.emulators.containers import GCSEmulatorContainer, S3EmulatorContainer, create_network
     from mldock.engine import ResourceTracker
 
     files = seed_files(tmp_path / "seed")

@@ -63,7 +63,7 @@ def test_train_success_downloads_and_uploads(project: ProjectConfig, tmp_path: P
 
 def test_train_against_a_host_emulator(project: ProjectConfig, tmp_path: Path) -> None:
     """A host process reaches host-process emulators with their env() as is."""
-    from emulators import S3Emulator
+    from mldock.emulators import S3Emulator
 
     files = seed_files(tmp_path / "seed")
     with S3Emulator() as s3:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
+from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 from mldock.storage.base import Remote
 
 SCHEMES = ["s3", "gs", "az", "file"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators.azure import ACCOUNT_KEY
+from mldock.emulators.azure import ACCOUNT_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import emulators
-from emulators import AzureBlobEmulator, EmulatorNotInstalledError, GCSEmulator, S3Emulator
-from emulators.azure import AZURITE_VERSION, azurite_prefix, find_azurite
-from emulators.gcs import find_fake_gcs_server
+from mldock.emulators import AzureBlobEmulator, EmulatorNotInstalledError, GCSEmulator, S3Emulator
+from mldock.emulators.azure import AZURITE_VERSION, azurite_prefix, find_azurite
+from mldock.emulators.gcs import find_fake_gcs_server
 
 
 def _fake_binary(path: Path) -> Path:
@@ -42,7 +42,7 @@ def test_azurite_lookup_order(tmp_path: Path) -> None:
 
 def test_missing_azurite_says_how_to_install_it(tmp_path: Path) -> None:
     env = {"MLDOCK_CACHE_DIR": str(tmp_path), "PATH": str(tmp_path)}
-    with pytest.raises(EmulatorNotInstalledError, match=r"python -m emulators.install_azurite"):
+    with pytest.raises(EmulatorNotInstalledError, match=r"python -m mldock.emulators.install_azurite"):
         find_azurite(env)
     with pytest.raises(EmulatorNotInstalledError, match="is not a file"):
         find_azurite({**env, "MLDOCK_AZURITE_BIN": str(tmp_path / "nope")})

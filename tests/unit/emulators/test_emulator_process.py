@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from emulators import EmulatorError, EmulatorStartError, EmulatorTimeoutError, wait_until
-from emulators._process import EmulatorProcess, PortInUse
+from mldock.emulators import EmulatorError, EmulatorStartError, EmulatorTimeoutError, wait_until
+from mldock.emulators._process import EmulatorProcess, PortInUse
 
 PORT_LINE = re.compile(r"listening on (\d+)")
 

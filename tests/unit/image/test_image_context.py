@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mldock.build.context import (
+from mldock.image.context import (
     DEFAULT_IGNORES,
     ContextFile,
     content_hash,
@@ -20,7 +20,7 @@ from mldock.build.context import (
     project_files,
     write_context_tar,
 )
-from mldock.build.dockerfile import render_dockerfile
+from mldock.image.dockerfile import render_dockerfile
 
 
 def make_project(root: Path) -> Path:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from mldock.build.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
-from mldock.build.wheelhouse import (
+from mldock.errors import BuildError
+from mldock.image.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
+from mldock.image.wheelhouse import (
     cache_dir,
     check_python_matches,
     image_python_version,
     mldock_source_hash,
     repo_root,
 )
-from mldock.errors import BuildError
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_source_hash_follows_the_sources(tmp_path: Path) -> None:
 def test_repo_root_is_this_checkout() -> None:
     root = repo_root()
     assert root is not None
-    assert (root / "mldock" / "build" / "wheelhouse.py").is_file()
+    assert (root / "mldock" / "image" / "wheelhouse.py").is_file()
 
 
 def test_cache_dir_is_read_at_call_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from emulators._process import EmulatorProcess, PortInUse
-from emulators.errors import EmulatorError, EmulatorStartError
+from mldock.emulators._process import EmulatorProcess, PortInUse
+from mldock.errors import EmulatorError, EmulatorStartError
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -26,8 +26,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from emulators.base import wait_until
-from emulators.errors import EmulatorStartError
+from mldock.emulators.base import wait_until
+from mldock.errors import EmulatorStartError
 
 __all__ = ["EmulatorProcess", "PortInUse", "http_answers", "pick_port"]
 

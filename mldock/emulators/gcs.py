@@ -24,9 +24,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from emulators._managed import ProcessEmulator
-from emulators._process import EmulatorProcess, pick_port
-from emulators.errors import EmulatorError, EmulatorNotInstalledError
+from mldock.emulators._managed import ProcessEmulator
+from mldock.emulators._process import EmulatorProcess, pick_port
+from mldock.errors import EmulatorError, EmulatorNotInstalledError
 
 __all__ = ["FAKE_GCS_SERVER_VERSION", "FAKE_GCS_SERVER_WRAPPER_VERSION", "GCSEmulator", "find_fake_gcs_server"]
 

@@ -130,7 +130,7 @@ def requirements_wheelhouse(requirements: str, *, cwd: Path | None = None, progr
 
 def image_python_version(base_image: str) -> tuple[int, int] | None:
     """The Python minor version a base image is known to carry, from its name (None when it cannot be told)."""
-    from mldock.build.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
+    from mldock.image.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
 
     if base_image == LOCAL_BASE_IMAGE:
         return LOCAL_BASE_PYTHON

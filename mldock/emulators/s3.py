@@ -19,9 +19,9 @@ import sys
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from emulators._managed import ProcessEmulator
-from emulators._process import EmulatorProcess
-from emulators.errors import EmulatorError, EmulatorNotInstalledError
+from mldock.emulators._managed import ProcessEmulator
+from mldock.emulators._process import EmulatorProcess
+from mldock.errors import EmulatorError, EmulatorNotInstalledError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

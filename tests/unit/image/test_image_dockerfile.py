@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mldock.build import image_tag, plan_build
-from mldock.build.dockerfile import render_dockerfile, render_labels
+from mldock.image import image_tag, plan_build
+from mldock.image.dockerfile import render_dockerfile, render_labels
 from mldock.project.config import load_project
 
 

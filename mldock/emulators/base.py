@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from emulators.errors import EmulatorError, EmulatorTimeoutError
+from mldock.errors import EmulatorError, EmulatorTimeoutError
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -2,7 +2,7 @@
 import it through the Engine API.
 
     ensure_base_image()                         # present: returns at once; else builds (~1-2 min, root)
-    python -m mldock.build.base_image [--tag T] [--force]
+    python -m mldock.image.base_image [--tag T] [--force]
 
 The image is cached by the engine and reused while present; `--force` rebuilds it.
 """
@@ -254,8 +254,8 @@ def _status_lines(response: Any) -> Iterator[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mldock.build.base_image [--tag T] [--force]`; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m mldock.build.base_image", description=__doc__.splitlines()[0])
+    """`python -m mldock.image.base_image [--tag T] [--force]`; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m mldock.image.base_image", description=__doc__.splitlines()[0])
     parser.add_argument("--tag", default=LOCAL_BASE_IMAGE, help=f"image tag (default {LOCAL_BASE_IMAGE})")
     parser.add_argument("--force", action="store_true", help="rebuild even when the image is present")
     parser.add_argument("--quiet", action="store_true", help="print only the result")
