@@ -1,0 +1,224 @@
+"""The container contract's names and rules: one home for the runtime inside the image and the tooling outside.
+
+    from mldock import contract
+
+    contract.serve_port({"AIP_HTTP_PORT": "9000"})            # 9000: MLDOCK_SERVE_PORT, else AIP_HTTP_PORT, else 8080
+    contract.project_dir_from({}, cwd=Path("/work"))          # Path("/work"): MLDOCK_PROJECT_DIR, else the cwd
+    contract.is_stage_name("prod")                            # True
+    contract.is_truthy(environ.get(contract.CREATE_MISSING_BUCKETS))
+
+Rules:
+- Every variable of the contract starts with `MLDOCK_`; Environment keeps the ones it has no field for in
+  `settings`, keyed without the prefix (`setting_key(SERVE_PORT) == "SERVE_PORT"`).
+- A folder variable (`MLDOCK_BASE_DIR`, `MLDOCK_PROJECT_DIR`) is unset (the default applies), or a path:
+  surrounding whitespace is ignored, a relative path is taken from the working directory and normalised, and
+  an empty value or one holding a NUL byte is a UserError naming the variable.
+- A stage name is lower-case letters, digits, `_` or `-`, starting with a letter, at most 63 characters.
+- A setting is true when spelled 1/true/yes/on in any case, with any surrounding whitespace.
+- The serving port is `MLDOCK_SERVE_PORT`, else Vertex AI's `AIP_HTTP_PORT`, else 8080 (the first non-empty one).
+- The stop grace `MLDOCK_STOP_GRACE_SECONDS` (default 20) is a number of seconds from 0 to 1e6.
+
+Channel variable prefixes (`MLDOCK_INPUT_CHANNEL_` ...) live with their parser in mldock.runtime.channels.
+Every function here reads only its arguments (the working directory and home folder only when not given);
+nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from mldock.errors import UserError
+
+__all__ = [
+    "AIP_HEALTH_ROUTE",
+    "AIP_HTTP_PORT",
+    "AIP_PREDICT_ROUTE",
+    "BASE_DIR",
+    "CACHE_DIR",
+    "CREATE_MISSING_BUCKETS",
+    "DEFAULT_BASE_DIR",
+    "DEFAULT_HEALTH_ROUTE",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PREDICT_ROUTE",
+    "DEFAULT_SERVE_HOST",
+    "DEFAULT_SERVE_PORT",
+    "DEFAULT_SERVE_TARGET",
+    "DEFAULT_SERVE_THREADS",
+    "DEFAULT_STAGE",
+    "DEFAULT_STOP_GRACE_SECONDS",
+    "DEFAULT_TRAIN_TARGET",
+    "FAILURE_FILE",
+    "HYPERPARAMETERS",
+    "HYPERPARAMETERS_FILE",
+    "IMAGE_PROJECT_DIR",
+    "LOG_LEVEL",
+    "MAX_STAGE_LENGTH",
+    "PREFIX",
+    "PROJECT_DIR",
+    "SERVE",
+    "SERVE_HOST",
+    "SERVE_MAX_BODY_BYTES",
+    "SERVE_PORT",
+    "SERVE_THREADS",
+    "SERVING_CONTAINER",
+    "STAGE",
+    "STAGE_NAME_PATTERN",
+    "STAGE_NAME_RULE",
+    "STOP_GRACE_SECONDS",
+    "TRAIN",
+    "TRAINING_CONTAINER",
+    "TRUTHY_VALUES",
+    "absolute_dir",
+    "base_dir_from",
+    "cache_dir",
+    "is_stage_name",
+    "is_truthy",
+    "project_dir_from",
+    "serve_port",
+    "setting_key",
+    "stop_grace_seconds",
+]
+
+PREFIX: Final = "MLDOCK_"
+
+# -- variables the runtime reads -------------------------------------------------------------------------
+BASE_DIR: Final = "MLDOCK_BASE_DIR"
+STAGE: Final = "MLDOCK_STAGE"
+PROJECT_DIR: Final = "MLDOCK_PROJECT_DIR"
+HYPERPARAMETERS: Final = "MLDOCK_HYPERPARAMETERS"
+TRAIN: Final = "MLDOCK_TRAIN"
+SERVE: Final = "MLDOCK_SERVE"
+TRAINING_CONTAINER: Final = "MLDOCK_TRAINING_CONTAINER"
+SERVING_CONTAINER: Final = "MLDOCK_SERVING_CONTAINER"
+LOG_LEVEL: Final = "MLDOCK_LOG_LEVEL"
+STOP_GRACE_SECONDS: Final = "MLDOCK_STOP_GRACE_SECONDS"
+SERVE_PORT: Final = "MLDOCK_SERVE_PORT"
+SERVE_HOST: Final = "MLDOCK_SERVE_HOST"
+SERVE_THREADS: Final = "MLDOCK_SERVE_THREADS"
+SERVE_MAX_BODY_BYTES: Final = "MLDOCK_SERVE_MAX_BODY_BYTES"
+CREATE_MISSING_BUCKETS: Final = "MLDOCK_CREATE_MISSING_BUCKETS"
+
+# -- variables the tooling reads --------------------------------------------------------------------------
+CACHE_DIR: Final = "MLDOCK_CACHE_DIR"
+
+# -- Vertex AI's prediction-container variables -----------------------------------------------------------
+AIP_HTTP_PORT: Final = "AIP_HTTP_PORT"
+AIP_HEALTH_ROUTE: Final = "AIP_HEALTH_ROUTE"
+AIP_PREDICT_ROUTE: Final = "AIP_PREDICT_ROUTE"
+
+# -- defaults and fixed places ----------------------------------------------------------------------------
+DEFAULT_BASE_DIR: Final = Path("/opt/ml")
+IMAGE_PROJECT_DIR: Final = "/opt/program"
+HYPERPARAMETERS_FILE: Final = "input/config/hyperparameters.json"
+FAILURE_FILE: Final = "output/failure"
+DEFAULT_STAGE: Final = "dev"
+DEFAULT_TRAIN_TARGET: Final = "trainer:train"
+DEFAULT_SERVE_TARGET: Final = "predictor:Predictor"
+DEFAULT_STOP_GRACE_SECONDS: Final = 20.0
+DEFAULT_SERVE_PORT: Final = 8080
+DEFAULT_SERVE_HOST: Final = "0.0.0.0"
+DEFAULT_SERVE_THREADS: Final = 4
+DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_HEALTH_ROUTE: Final = "/ping"
+DEFAULT_PREDICT_ROUTE: Final = "/invocations"
+
+# -- rules ------------------------------------------------------------------------------------------------
+TRUTHY_VALUES: Final = frozenset({"1", "true", "yes", "on"})
+MAX_STAGE_LENGTH: Final = 63
+STAGE_NAME_PATTERN: Final = "^[a-z][a-z0-9_-]{0,62}$"  # also valid in JSON Schema
+STAGE_NAME_RULE: Final = "lower-case letters, digits, '_' or '-', starting with a letter, at most 63 characters"
+_STAGE_NAME = re.compile(STAGE_NAME_PATTERN)
+
+
+def setting_key(variable: str) -> str:
+    """The key of `variable` in Environment.settings: its name without the `MLDOCK_` prefix."""
+    return variable.removeprefix(PREFIX)
+
+
+def is_truthy(value: str | None) -> bool:
+    """True for a setting spelled 1/true/yes/on (any case, surrounding whitespace ignored)."""
+    return value is not None and value.strip().lower() in TRUTHY_VALUES
+
+
+def is_stage_name(value: str) -> bool:
+    """True when `value` follows the stage-name rule (STAGE_NAME_RULE)."""
+    return isinstance(value, str) and _STAGE_NAME.fullmatch(value) is not None
+
+
+def absolute_dir(value: str | os.PathLike[str], variable: str, *, cwd: Path | None = None) -> Path:
+    """The folder `value` names, absolute and normalised; UserError naming `variable` when it is no path."""
+    text = os.fspath(value).strip()
+    if not text or "\x00" in text:
+        raise UserError(f"{variable}: {os.fspath(value)!r} is not a folder path; unset it or give an absolute path")
+    base = Path.cwd() if cwd is None else cwd
+    return Path(os.path.normpath(os.path.join(base, text)))
+
+
+def base_dir_from(environ: Mapping[str, str], *, cwd: Path | None = None) -> Path:
+    """`MLDOCK_BASE_DIR` as an absolute folder, or /opt/ml when unset; UserError for an unusable value."""
+    value = environ.get(BASE_DIR)
+    return DEFAULT_BASE_DIR if value is None else absolute_dir(value, BASE_DIR, cwd=cwd)
+
+
+def project_dir_from(environ: Mapping[str, str], *, cwd: Path | None = None) -> Path:
+    """`MLDOCK_PROJECT_DIR` as an absolute folder, or the working directory when unset.
+
+    `cwd` stands for the working directory (default: the process's, read now); UserError for an unusable value.
+    """
+    value = environ.get(PROJECT_DIR)
+    if value is None:
+        return Path.cwd() if cwd is None else cwd
+    return absolute_dir(value, PROJECT_DIR, cwd=cwd)
+
+
+def serve_port(environ: Mapping[str, str]) -> int:
+    """The serving port: `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080 (the first non-empty value).
+
+    UserError naming the variable when its value is not a port number (0..65535; 0 lets the system choose).
+    """
+    for variable in (SERVE_PORT, AIP_HTTP_PORT):
+        value = environ.get(variable)
+        if value:
+            try:
+                port = int(value.strip())
+            except ValueError:
+                raise UserError(f"{variable}: {value!r} is not a port number") from None
+            if not 0 <= port <= 65535:
+                raise UserError(f"{variable}: {value!r} is out of range (0..65535)")
+            return port
+    return DEFAULT_SERVE_PORT
+
+
+def stop_grace_seconds(environ: Mapping[str, str]) -> float:
+    """`MLDOCK_STOP_GRACE_SECONDS`, else 20: how long a stopping task waits before it kills or closes.
+
+    UserError naming the variable when the value is not a number of seconds from 0 to 1e6.
+    """
+    value = environ.get(STOP_GRACE_SECONDS)
+    if value is None:
+        return DEFAULT_STOP_GRACE_SECONDS
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        raise UserError(f"{STOP_GRACE_SECONDS}: {value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 1e6:
+        raise UserError(f"{STOP_GRACE_SECONDS}: {value!r} is out of range (0..1e6 seconds)")
+    return seconds
+
+
+def cache_dir(environ: Mapping[str, str], *, home: Path | None = None) -> Path:
+    """mldock's cache folder on the developer's machine: `MLDOCK_CACHE_DIR` (`~` expanded), else ~/.cache/mldock.
+
+    `home` stands for the user's home folder (default: Path.home(), read now).
+    """
+    value = environ.get(CACHE_DIR, "").strip()
+    home_dir = Path.home() if home is None else home
+    if not value:
+        return home_dir / ".cache" / "mldock"
+    if value == "~" or value.startswith("~/"):
+        return home_dir / value[2:]
+    return Path(value).expanduser()
