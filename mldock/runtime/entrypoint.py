@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from mldock import contract
 from mldock.errors import LifecycleError, UserError
 from mldock.runtime.containers import Container, ServingContainer, TrainingContainer
 from mldock.runtime.environment import DEFAULT_BASE_DIR, Environment
@@ -48,7 +49,6 @@ from mldock.runtime.loader import (
     add_to_sys_path,
     check_target,
     load_container_class,
-    project_dir_from,
     resolve_target,
 )
 from mldock.runtime.redact import redact_text
@@ -101,7 +101,7 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
     """Load assets.py, build the Environment, find the target, prepare the folders; an exit code on failure."""
     base_dir = Path(environ.get("MLDOCK_BASE_DIR") or DEFAULT_BASE_DIR)
     try:
-        project_dir = project_dir_from(environ)
+        project_dir = contract.project_dir_from(environ)
         add_to_sys_path(project_dir)
         base: type[Container] = TrainingContainer if task == "train" else ServingContainer
         container_class = load_container_class(task, project_dir, base, environ)

@@ -4,9 +4,9 @@
     env = Environment.from_env({"MLDOCK_STAGE": "test"}, base_dir=tmp_path)   # in tests
     env.prepare()                                    # the one side effect: create the folders
 
-Variables read: `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE` (default dev), `MLDOCK_PROJECT_DIR`
-(default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel variables (mldock.runtime.channels);
-every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
+Variables read (names and rules in mldock.contract): `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE`
+(default dev), `MLDOCK_PROJECT_DIR` (default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel
+variables (mldock.runtime.channels); every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
-from mldock.errors import ChannelError, UserError
+from mldock import contract
+from mldock.errors import ChannelError
 from mldock.runtime.channels import (
     Channel,
     ChannelKind,
@@ -27,19 +28,15 @@ from mldock.runtime.channels import (
     parse_channels,
     require_scheme,
 )
-from mldock.runtime.hyperparameters import HYPERPARAMETERS_VARIABLE, Hyperparameters
+from mldock.runtime.hyperparameters import Hyperparameters
 from mldock.runtime.redact import redact_environ
 from mldock.runtime.stages import parse_stage
 
 __all__ = ["DEFAULT_BASE_DIR", "Environment"]
 
-DEFAULT_BASE_DIR = Path("/opt/ml")
-PREFIX = "MLDOCK_"
-_BASE_DIR = "MLDOCK_BASE_DIR"
-_STAGE = "MLDOCK_STAGE"
-_PROJECT_DIR = "MLDOCK_PROJECT_DIR"
+DEFAULT_BASE_DIR = contract.DEFAULT_BASE_DIR
 E = TypeVar("E", bound="Environment")
-_FIELDS = frozenset({_BASE_DIR, _STAGE, _PROJECT_DIR, HYPERPARAMETERS_VARIABLE})
+_FIELDS = frozenset({contract.BASE_DIR, contract.STAGE, contract.PROJECT_DIR, contract.HYPERPARAMETERS})
 
 
 @dataclass(frozen=True, repr=False)
@@ -67,22 +64,23 @@ class Environment:
         Raises a UserError subclass (ChannelError, HyperparameterError, StageError) naming the bad variable.
         """
         source = dict(os.environ if environ is None else environ)
-        base = _absolute_dir(base_dir if base_dir is not None else source.get(_BASE_DIR), _BASE_DIR)
-        if base is None:
-            base = DEFAULT_BASE_DIR
-        project = _absolute_dir(source.get(_PROJECT_DIR), _PROJECT_DIR) or Path.cwd()
+        if base_dir is None:
+            base = contract.base_dir_from(source)
+        else:
+            base = contract.absolute_dir(base_dir, contract.BASE_DIR)
+        project = contract.project_dir_from(source)
         channels = parse_channels(source, base, resolve_uri=cls.resolve_uri)
         settings = {
-            name[len(PREFIX) :]: value
+            contract.setting_key(name): value
             for name, value in sorted(source.items())
-            if name.startswith(PREFIX) and name not in _FIELDS and not is_channel_variable(name)
+            if name.startswith(contract.PREFIX) and name not in _FIELDS and not is_channel_variable(name)
         }
         return cls(
             base_dir=base,
-            stage=parse_stage(source.get(_STAGE)),
+            stage=parse_stage(source.get(contract.STAGE)),
             channels=channels,
             hyperparameters=Hyperparameters.from_sources(
-                base / "input" / "config" / "hyperparameters.json", source.get(HYPERPARAMETERS_VARIABLE)
+                base / contract.HYPERPARAMETERS_FILE, source.get(contract.HYPERPARAMETERS)
             ),
             settings=MappingProxyType(settings),
             project_dir=project,
@@ -161,7 +159,7 @@ class Environment:
     @property
     def failure_file(self) -> Path:
         """`<base>/output/failure`, written when the task fails."""
-        return self.output_dir / "failure"
+        return self.base_dir / contract.FAILURE_FILE
 
     # -- side effects and export ------------------------------------------------------------------------
 
@@ -180,16 +178,16 @@ class Environment:
         top of the inherited non-MLDOCK variables.
         """
         environ = {
-            _BASE_DIR: str(self.base_dir),
-            _STAGE: self.stage,
-            _PROJECT_DIR: str(self.project_dir),
+            contract.BASE_DIR: str(self.base_dir),
+            contract.STAGE: self.stage,
+            contract.PROJECT_DIR: str(self.project_dir),
         }
         if len(self.hyperparameters):
-            environ[HYPERPARAMETERS_VARIABLE] = self.hyperparameters.to_json()
+            environ[contract.HYPERPARAMETERS] = self.hyperparameters.to_json()
         for channel in self.channels:
             environ[channel_variable(channel.kind, channel.name)] = channel.uri
         for key, value in self.settings.items():
-            environ[PREFIX + key] = value
+            environ[contract.PREFIX + key] = value
         return environ
 
     def __repr__(self) -> str:
@@ -200,12 +198,3 @@ class Environment:
             f"channels=[{channels}], hyperparameters={sorted(self.hyperparameters.keys())}, "
             f"settings={settings}, project_dir={str(self.project_dir)!r})"
         )
-
-
-def _absolute_dir(value: Path | str | None, variable: str) -> Path | None:
-    if value is None:
-        return None
-    text = str(value)
-    if not text.strip() or "\x00" in text:
-        raise UserError(f"{variable}: {text!r} is not a folder path; unset it or give an absolute path")
-    return Path(os.path.abspath(text))

@@ -17,11 +17,12 @@ from collections.abc import Iterator, KeysView, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast, overload
 
+from mldock import contract
 from mldock.errors import HyperparameterError
 
 __all__ = ["HYPERPARAMETERS_VARIABLE", "Hyperparameters"]
 
-HYPERPARAMETERS_VARIABLE = "MLDOCK_HYPERPARAMETERS"
+HYPERPARAMETERS_VARIABLE = contract.HYPERPARAMETERS
 
 T = TypeVar("T")
 _MISSING: Any = object()

@@ -1,7 +1,8 @@
 """Find the user's code in the project folder: assets.py's container class, the training step, the predictor.
 
 Rules (the entrypoint's discovery contract):
-- Project dir: `MLDOCK_PROJECT_DIR`, else the working directory; it is put first on `sys.path`.
+- Project dir: `MLDOCK_PROJECT_DIR`, else the working directory (mldock.contract.project_dir_from); it is put
+  first on `sys.path`.
 - `assets.py` in the project dir is optional. The one TrainingContainer (ServingContainer) subclass defined in
   it is used; when several are defined, the one that no other subclasses (the single leaf) is used, and
   otherwise `MLDOCK_TRAINING_CONTAINER` (`MLDOCK_SERVING_CONTAINER`) must name it. No subclass: the base class.
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
+from mldock import contract
 from mldock.errors import AssetsError, ConfigError
 
 __all__ = [
@@ -31,14 +33,13 @@ __all__ = [
     "check_target",
     "import_target",
     "load_container_class",
-    "project_dir_from",
     "resolve_target",
 ]
 
 Task = Literal["train", "serve"]
-DEFAULT_TARGETS: dict[str, str] = {"train": "trainer:train", "serve": "predictor:Predictor"}
-_VARIABLES: dict[str, str] = {"train": "MLDOCK_TRAIN", "serve": "MLDOCK_SERVE"}
-_CONTAINER_VARIABLES: dict[str, str] = {"train": "MLDOCK_TRAINING_CONTAINER", "serve": "MLDOCK_SERVING_CONTAINER"}
+DEFAULT_TARGETS: dict[str, str] = {"train": contract.DEFAULT_TRAIN_TARGET, "serve": contract.DEFAULT_SERVE_TARGET}
+_VARIABLES: dict[str, str] = {"train": contract.TRAIN, "serve": contract.SERVE}
+_CONTAINER_VARIABLES: dict[str, str] = {"train": contract.TRAINING_CONTAINER, "serve": contract.SERVING_CONTAINER}
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _TARGET_PATTERN = re.compile(rf"({_DOTTED}):({_DOTTED})")
 ASSETS_MODULE = "assets"
@@ -64,12 +65,6 @@ class Target:
         if match is None:
             raise AssetsError(f"{source}: {value!r} is not module:attribute (e.g. trainer:train)")
         return cls(match.group(1), match.group(2), source)
-
-
-def project_dir_from(environ: Mapping[str, str]) -> Path:
-    """`MLDOCK_PROJECT_DIR` as an absolute path, or the working directory."""
-    value = environ.get("MLDOCK_PROJECT_DIR", "").strip()
-    return Path(value).absolute() if value else Path.cwd()
 
 
 def add_to_sys_path(project_dir: Path) -> None:

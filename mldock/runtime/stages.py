@@ -16,11 +16,11 @@ the order they are defined, base classes first; a subclass that redefines a step
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
+from mldock import contract
 from mldock.errors import StageError
 
 __all__ = [
@@ -33,9 +33,7 @@ __all__ = [
     "parse_stage",
 ]
 
-DEFAULT_STAGE = "dev"
-_STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]*")
-_MAX_STAGE_LENGTH = 63
+DEFAULT_STAGE = contract.DEFAULT_STAGE
 _MARK = "__mldock_step__"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,16 +58,15 @@ class StepSpec:
         return self.stages is None or stage in self.stages
 
 
-def parse_stage(value: str | None, *, variable: str = "MLDOCK_STAGE") -> str:
+def parse_stage(value: str | None, *, variable: str = contract.STAGE) -> str:
     """The stage named by `value` (None or absent → `dev`); StageError names `variable` when it is unusable."""
     if value is None:
         return DEFAULT_STAGE
     if not isinstance(value, str):
         raise StageError(f"{variable}: {value!r} is not a stage name (expected a string)")
-    if len(value) > _MAX_STAGE_LENGTH or not value.isascii() or not _STAGE_PATTERN.fullmatch(value):
+    if not contract.is_stage_name(value):
         raise StageError(
-            f"{variable}: {value!r} is not a stage name; use lower-case letters, digits, '_' or '-', "
-            f"starting with a letter, at most {_MAX_STAGE_LENGTH} characters (e.g. dev, test, prod)"
+            f"{variable}: {value!r} is not a stage name; use {contract.STAGE_NAME_RULE} (e.g. dev, test, prod)"
         )
     return value
 

@@ -1,8 +1,8 @@
 """The training step's child process: `python -m mldock.runtime.step module:function --report FILE`.
 
-The entrypoint starts it with the environment's variables (Environment.to_environ()) in a new session, so
-the signals it forwards reach the step and whatever the step starts. The child rebuilds the Environment,
-imports the step, calls `function(env)` and, when that raises, writes a StepReport to FILE.
+The training task (mldock.runtime.train) starts it with the environment's variables (Environment.to_environ())
+in a new session, so the signals it forwards reach the step and whatever the step starts. The child rebuilds
+the Environment, imports the step, calls `function(env)` and, when that raises, writes a StepReport to FILE.
 
 Exit codes: 0 success (also `sys.exit(0)` in the step), 1 the step raised, 2 a mldock UserError (including
 a step that cannot be found).
@@ -15,10 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from mldock import contract
 from mldock.errors import AssetsError
 from mldock.runtime.environment import Environment
 from mldock.runtime.failure import EXIT_OK, EXIT_STEP_FAILED, EXIT_USER_ERROR, StepReport
-from mldock.runtime.loader import Target, add_to_sys_path, import_target, project_dir_from
+from mldock.runtime.loader import Target, add_to_sys_path, import_target
 
 __all__ = ["main"]
 
@@ -31,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environment-class", default="mldock.runtime.environment:Environment")
     args = parser.parse_args(argv)
     try:
-        add_to_sys_path(project_dir_from(os.environ))
+        add_to_sys_path(contract.project_dir_from(os.environ))
         env_class = import_target(Target.parse(args.environment_class, "--environment-class"))
         if not (isinstance(env_class, type) and issubclass(env_class, Environment)):
             raise AssetsError(f"--environment-class: {args.environment_class} is not an Environment subclass")
         env = env_class.from_env()
-        step = import_target(Target.parse(args.target, "MLDOCK_TRAIN"))
+        step = import_target(Target.parse(args.target, contract.TRAIN))
         step(env)
     except SystemExit as exc:
         if exc.code in (0, None):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mldock import contract
 from mldock.errors import ChannelError, StageError, UserError
 from mldock.runtime.channels import ChannelKind, channel_variable
 from mldock.runtime.environment import DEFAULT_BASE_DIR, Environment
@@ -84,11 +85,20 @@ def test_hyperparameters_file_is_read_below_the_base_dir(tmp_path: Path) -> None
         pytest.param({"MLDOCK_STAGE": "PROD"}, StageError, id="stage"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_X": "nope"}, ChannelError, id="channel"),
         pytest.param({"MLDOCK_BASE_DIR": ""}, UserError, id="empty-base-dir"),
+        pytest.param({"MLDOCK_PROJECT_DIR": " "}, UserError, id="blank-project-dir"),
     ],
 )
 def test_bad_variables_are_user_errors(environ: dict[str, str], error: type[Exception]) -> None:
     with pytest.raises(error):
         Environment.from_env(environ)
+
+
+def test_project_dir_is_the_contracts_one_parse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for value in ("code", " code ", "./x/../code", str(tmp_path / "code")):
+        environ = {"MLDOCK_PROJECT_DIR": value}
+        env = Environment.from_env(environ, base_dir=tmp_path)
+        assert env.project_dir == contract.project_dir_from(environ) == tmp_path / "code"
 
 
 def test_channel_lookup_error_lists_configured_channels(environ: dict[str, str], tmp_path: Path) -> None:
