@@ -34,7 +34,8 @@ FORBIDDEN = ["docker", "click", "rich", "jsonschema", "boto3", "botocore", "goog
 
 def test_runtime_imports_no_tooling_or_sdk_module() -> None:
     code = (
-        "import sys, json, mldock, mldock.runtime.entrypoint, mldock.runtime.serving, mldock.runtime.step; "
+        "import sys, json, mldock, mldock.contract, mldock.runtime.entrypoint, mldock.runtime.prediction_app, "
+        "mldock.runtime.step; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

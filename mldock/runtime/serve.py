@@ -1,12 +1,13 @@
-"""Run the serving lifecycle: listen → startup() and the predictor in a thread → serve → graceful stop → cleanup().
+"""The serving task: setup → listen → startup() and the predictor in a thread → serve → graceful stop → cleanup().
 
-    code = serve(setup("serve", os.environ), os.environ)      # what `mldock-entrypoint serve` does
+    code = run(os.environ)          # what `mldock-entrypoint serve` does; returns the exit code
 
-The HTTP server (waitress, imported here only) listens before startup() begins, so /ping can answer 503 while
-the model downloads. SIGTERM/SIGINT: stop accepting connections, wait up to the grace period for in-flight
-requests, close, run cleanup(), exit 0. A failing startup() or predictor constructor stops the server and
-exits with that failure's code (no cleanup, like training). A signal that arrives while startup() is still
-running waits up to the grace period for it, then exits 128 + signal without cleanup.
+The HTTP server (waitress, running mldock.runtime.prediction_app) listens before startup() begins, so /ping
+can answer 503 while the model downloads. SIGTERM/SIGINT: stop accepting connections, wait up to the grace
+period (`MLDOCK_STOP_GRACE_SECONDS`, default 20) for in-flight requests, close, run cleanup(), exit 0. A
+failing startup() or predictor constructor stops the server and exits with that failure's code (no cleanup,
+like training). A signal that arrives while startup() is still running waits up to the grace period for it,
+then exits 128 + signal without cleanup.
 """
 
 from __future__ import annotations
@@ -16,37 +17,34 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
-from types import FrameType
 from typing import Any
 
-from mldock.runtime.entrypoint import Setup, report_failure
-from mldock.runtime.failure import EXIT_OK, Failure, signal_exit_code, signal_reason
+from mldock.runtime.failure import EXIT_OK, Failure
+from mldock.runtime.lifecycle import Setup, Signals, report_failure, run_cleanup, setup, signal_failure
 from mldock.runtime.loader import import_target
-from mldock.runtime.serving import PredictionApp, ServeConfig
+from mldock.runtime.prediction_app import PredictionApp, ServeConfig
 
-__all__ = ["serve"]
+__all__ = ["run"]
 
 logger = logging.getLogger("mldock")
 
 _POLL_SECONDS = 0.1
 
 
-def serve(prepared: Setup, environ: Mapping[str, str]) -> int:
-    """Serve until SIGTERM/SIGINT or a startup failure; returns the exit code."""
+def run(environ: Mapping[str, str]) -> int:
+    """Serve for `environ` (the container's variables) until SIGTERM/SIGINT or a startup failure; the exit code."""
+    prepared = setup("serve", environ)
+    if isinstance(prepared, int):
+        return prepared
+    return _serve(prepared, environ)
+
+
+def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     env = prepared.env
     try:
         config = ServeConfig.from_env(env, environ)
-        import waitress
-
         app = PredictionApp(config)
-        server: Any = waitress.create_server(
-            app,
-            host=config.host,
-            port=config.port,
-            threads=config.threads,
-            max_request_body_size=config.max_body_bytes,
-            ident="mldock",
-        )
+        server = _create_server(app, config)
     except Exception as exc:
         return report_failure(Failure.from_exception(exc, "serve"), env.failure_file, environ)
     logger.info(
@@ -59,8 +57,7 @@ def serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     loop = threading.Thread(target=server.run, name="mldock-http", daemon=True)
     loop.start()
 
-    stop = threading.Event()
-    received: list[int] = []
+    failed = threading.Event()
     failures: list[Failure] = []
 
     def start() -> None:
@@ -73,56 +70,47 @@ def serve(prepared: Setup, environ: Mapping[str, str]) -> int:
             logger.info("startup: done in %.2fs; %s is ready", time.monotonic() - started, prepared.target)
         except Exception as exc:
             failures.append(Failure.from_exception(exc, "startup"))
-            stop.set()
+            failed.set()
 
     starter = threading.Thread(target=start, name="mldock-startup", daemon=True)
-    previous = _install(stop, received)
-    try:
+    signals = Signals()
+    with signals.installed():
         starter.start()
-        while not stop.wait(_POLL_SECONDS):
+        while not (signals.arrived.wait(_POLL_SECONDS) or failed.is_set()):
             pass
+        if signals.first is not None:
+            logger.info("serve: shutting down after %s", signal.Signals(signals.first).name)
         _shutdown(server, config.grace_seconds)
         loop.join(timeout=config.grace_seconds + 5)
-    finally:
-        _restore(previous)
     starter.join(timeout=config.grace_seconds)
     if failures:
         return report_failure(failures[0], env.failure_file, environ)
     if not app.ready:
-        signum = received[0] if received else signal.SIGTERM
-        reason = signal_reason(signum)
-        failure = Failure(reason, "startup", signal_exit_code(signum), "startup did not finish; no cleanup")
-        return report_failure(failure, env.failure_file, environ)
-    logger.info("cleanup: begin")
-    started = time.monotonic()
-    try:
-        prepared.container.cleanup()
-    except Exception as exc:
-        return report_failure(Failure.from_exception(exc, "cleanup"), env.failure_file, environ)
-    logger.info("cleanup: done in %.2fs", time.monotonic() - started)
+        signum = signals.first if signals.first is not None else signal.SIGTERM
+        stopped = signal_failure(signum, "startup", "startup did not finish; no cleanup")
+        return report_failure(stopped, env.failure_file, environ)
+    cleanup_failure = run_cleanup(prepared.container, None)
+    if cleanup_failure is not None:
+        return report_failure(cleanup_failure, env.failure_file, environ)
     return EXIT_OK
 
 
-def _install(stop: threading.Event, received: list[int]) -> dict[int, Any]:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
+def _create_server(app: PredictionApp, config: ServeConfig) -> Any:
+    import waitress  # optional third-party: only serving needs it, and importing the runtime must not load it
 
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        logger.warning("received %s; shutting down", signal.Signals(signum).name)
-        received.append(signum)
-        stop.set()
-
-    return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-
-def _restore(previous: dict[int, Any]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+    return waitress.create_server(
+        app,
+        host=config.host,
+        port=config.port,
+        threads=config.threads,
+        max_request_body_size=config.max_body_bytes,
+        ident="mldock",
+    )
 
 
 def _shutdown(server: Any, grace: float) -> None:
     """Stop accepting, wait up to `grace` seconds for in-flight requests, then close every connection."""
-    from waitress import wasyncore
+    from waitress import wasyncore  # optional third-party, loaded with the server (see _create_server)
 
     def stop_accepting() -> None:
         server.accepting = False

@@ -1,4 +1,4 @@
-"""Serving: a small WSGI app around the user's predictor, run by waitress (imported only here, lazily).
+"""The prediction app: a small WSGI app around the user's predictor (mldock.runtime.serve runs it in waitress).
 
     class Predictor:                                  # predictor.py, the default handler predictor:Predictor
         def __init__(self, env): self.model = load(env.model_dir / "model")
@@ -11,10 +11,9 @@ have finished (and `ping()`, when defined, returns true), 503 before. `POST /inv
 dict/list (sent as JSON) or a `(body, content_type)` tuple. A mldock UserError from predict() → 400, any other
 exception → 500 with a JSON error (the traceback goes to the log only); a body over the limit → 413.
 
-Settings: port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080; host `MLDOCK_SERVE_HOST` (0.0.0.0);
-`MLDOCK_SERVE_THREADS` (4); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB); `MLDOCK_STOP_GRACE_SECONDS` (20) bounds
-the wait for in-flight requests at shutdown. The server listens before startup() runs (in a thread);
-SIGTERM/SIGINT stop accepting, let in-flight requests finish, run cleanup() and exit 0.
+Settings (names and defaults in mldock.contract): port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080;
+host `MLDOCK_SERVE_HOST` (0.0.0.0); `MLDOCK_SERVE_THREADS` (4); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB);
+`MLDOCK_STOP_GRACE_SECONDS` (20) bounds the wait for in-flight requests at shutdown.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mldock import contract
 from mldock.errors import UserError
 from mldock.runtime.environment import Environment
 
@@ -34,8 +34,6 @@ __all__ = ["PredictionApp", "ServeConfig", "encode_result"]
 logger = logging.getLogger("mldock")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-DEFAULT_PORT = 8080
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _STATUS = {
     200: "200 OK",
     400: "400 Bad Request",
@@ -54,34 +52,36 @@ class ServeConfig:
     ServeConfig.from_env(env, os.environ).port       # MLDOCK_SERVE_PORT, else AIP_HTTP_PORT, else 8080
     """
 
-    host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
-    health_routes: frozenset[str] = frozenset({"/ping"})
-    predict_routes: frozenset[str] = frozenset({"/invocations"})
-    threads: int = 4
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    grace_seconds: float = 20.0
+    host: str = contract.DEFAULT_SERVE_HOST
+    port: int = contract.DEFAULT_SERVE_PORT
+    health_routes: frozenset[str] = frozenset({contract.DEFAULT_HEALTH_ROUTE})
+    predict_routes: frozenset[str] = frozenset({contract.DEFAULT_PREDICT_ROUTE})
+    threads: int = contract.DEFAULT_SERVE_THREADS
+    max_body_bytes: int = contract.DEFAULT_MAX_BODY_BYTES
+    grace_seconds: float = contract.DEFAULT_STOP_GRACE_SECONDS
 
     @classmethod
     def from_env(cls, env: Environment, environ: Mapping[str, str]) -> ServeConfig:
-        """The configuration for `env`; UserError naming the variable for a bad value."""
-        settings = env.settings
-        port_variable = "MLDOCK_SERVE_PORT" if settings.get("SERVE_PORT") else "AIP_HTTP_PORT"
-        port_value = settings.get("SERVE_PORT") or environ.get("AIP_HTTP_PORT") or str(DEFAULT_PORT)
+        """The configuration for `env` (its `MLDOCK_*` settings) and `environ` (the `AIP_*` variables).
+
+        UserError naming the variable for a bad value.
+        """
+        variables = {name: value for name, value in environ.items() if not name.startswith(contract.PREFIX)}
+        variables |= {contract.PREFIX + key: value for key, value in env.settings.items()}
+        threads = variables.get(contract.SERVE_THREADS, str(contract.DEFAULT_SERVE_THREADS))
+        max_body = variables.get(contract.SERVE_MAX_BODY_BYTES, str(contract.DEFAULT_MAX_BODY_BYTES))
         return cls(
-            host=settings.get("SERVE_HOST", "").strip() or "0.0.0.0",
-            port=_number(port_value, port_variable, int, 0, 65535),
-            health_routes=_routes("/ping", environ.get("AIP_HEALTH_ROUTE"), "AIP_HEALTH_ROUTE"),
-            predict_routes=_routes("/invocations", environ.get("AIP_PREDICT_ROUTE"), "AIP_PREDICT_ROUTE"),
-            threads=_number(settings.get("SERVE_THREADS", "4"), "MLDOCK_SERVE_THREADS", int, 1, 1024),
-            max_body_bytes=_number(
-                settings.get("SERVE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)),
-                "MLDOCK_SERVE_MAX_BODY_BYTES",
-                int,
-                1,
-                2**40,
+            host=variables.get(contract.SERVE_HOST, "").strip() or contract.DEFAULT_SERVE_HOST,
+            port=contract.serve_port(variables),
+            health_routes=_routes(
+                contract.DEFAULT_HEALTH_ROUTE, variables.get(contract.AIP_HEALTH_ROUTE), contract.AIP_HEALTH_ROUTE
             ),
-            grace_seconds=_number(settings.get("STOP_GRACE_SECONDS", "20"), "MLDOCK_STOP_GRACE_SECONDS", float, 0, 1e6),
+            predict_routes=_routes(
+                contract.DEFAULT_PREDICT_ROUTE, variables.get(contract.AIP_PREDICT_ROUTE), contract.AIP_PREDICT_ROUTE
+            ),
+            threads=_integer(threads, contract.SERVE_THREADS, 1, 1024),
+            max_body_bytes=_integer(max_body, contract.SERVE_MAX_BODY_BYTES, 1, 2**40),
+            grace_seconds=contract.stop_grace_seconds(variables),
         )
 
 
@@ -198,11 +198,11 @@ def _routes(default: str, extra: str | None, variable: str) -> frozenset[str]:
     return frozenset({default, extra})
 
 
-def _number(value: str, variable: str, kind: type[int] | type[float], low: float, high: float) -> Any:
+def _integer(value: str, variable: str, low: int, high: int) -> int:
     try:
-        number = kind(value.strip())
+        number = int(value.strip())
     except ValueError:
-        raise UserError(f"{variable}: {value!r} is not a {kind.__name__}") from None
+        raise UserError(f"{variable}: {value!r} is not an integer") from None
     if not low <= number <= high:
-        raise UserError(f"{variable}: {value!r} is out of range ({low:g}..{high:g})")
+        raise UserError(f"{variable}: {value!r} is out of range ({low}..{high})")
     return number

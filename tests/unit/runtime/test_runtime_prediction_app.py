@@ -11,7 +11,7 @@ import pytest
 
 from mldock.errors import UserError
 from mldock.runtime.environment import Environment
-from mldock.runtime.serving import PredictionApp, ServeConfig, encode_result
+from mldock.runtime.prediction_app import PredictionApp, ServeConfig, encode_result
 
 
 class Predictor:

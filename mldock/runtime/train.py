@@ -1,0 +1,148 @@
+"""The training task: setup → startup() → the training step in a child process → cleanup().
+
+    code = run(os.environ)          # what `mldock-entrypoint train` does; returns the exit code
+
+The step runs in a child process (mldock.runtime.step) in its own session with the variables of
+Environment.to_environ(); SIGTERM/SIGINT received during the step are forwarded to the child's process group,
+and `MLDOCK_STOP_GRACE_SECONDS` (default 20) after the first one the group is killed. cleanup() then still
+runs, and also after a failed step. A failed startup() skips the step and cleanup(). A signal received during
+startup or the step makes the exit code 128 + signal; signals received during cleanup() are logged and
+cleanup finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from mldock import contract
+from mldock.errors import LifecycleError, UserError
+from mldock.runtime.containers import Container
+from mldock.runtime.failure import EXIT_OK, EXIT_STEP_FAILED, Failure, StepReport, signal_reason
+from mldock.runtime.lifecycle import Setup, Signals, Terminated, report_failure, run_cleanup, setup, signal_failure
+
+__all__ = ["run"]
+
+logger = logging.getLogger("mldock")
+
+_POLL_SECONDS = 0.1
+
+
+def run(environ: Mapping[str, str]) -> int:
+    """Run the training task for `environ` (the container's variables); returns the exit code."""
+    prepared = setup("train", environ)
+    if isinstance(prepared, int):
+        return prepared
+    env = prepared.env
+    try:
+        grace = contract.stop_grace_seconds(environ)
+    except UserError as exc:
+        return report_failure(Failure.from_exception(exc, "setup"), env.failure_file, environ)
+    signals = Signals()
+    with signals.installed():
+        startup_failure = _startup(prepared.container, signals)
+        if startup_failure is not None:
+            return report_failure(startup_failure, env.failure_file, environ)
+        failure = _run_step(prepared, environ, signals, grace)
+        signals_before_cleanup = list(signals.received)
+        failure = run_cleanup(prepared.container, failure)
+    if signals_before_cleanup:
+        note = f"earlier failure: {failure.reason}\n{failure.details}" if failure else ""
+        failure = signal_failure(signals_before_cleanup[0], "step", note)
+    if failure is None:
+        return EXIT_OK
+    return report_failure(failure, env.failure_file, environ)
+
+
+def _startup(container: Container, signals: Signals) -> Failure | None:
+    started = time.monotonic()
+    logger.info("startup: begin")
+    try:
+        with signals.interrupting():
+            container.startup()
+    except Terminated as stop:
+        return signal_failure(stop.signum, "startup")
+    except Exception as exc:
+        return Failure.from_exception(exc, "startup")
+    if signals.first is not None:
+        return signal_failure(signals.first, "startup")
+    logger.info("startup: done in %.2fs", time.monotonic() - started)
+    return None
+
+
+def _run_step(prepared: Setup, environ: Mapping[str, str], signals: Signals, grace: float) -> Failure | None:
+    """Run the training step in a child process, forwarding signals; the failure it reported, if any."""
+    env_class = type(prepared.env)
+    inherited = {k: v for k, v in environ.items() if not k.startswith(contract.PREFIX)}
+    child_env = inherited | prepared.env.to_environ()
+    fd, report_name = tempfile.mkstemp(prefix="mldock-step-", suffix=".json")
+    os.close(fd)
+    report_file = Path(report_name)
+    report_file.unlink()
+    command = [
+        sys.executable,
+        "-m",
+        "mldock.runtime.step",
+        str(prepared.target),
+        "--report",
+        str(report_file),
+        "--environment-class",
+        f"{env_class.__module__}:{env_class.__qualname__}",
+    ]
+    started = time.monotonic()
+    try:
+        child = subprocess.Popen(command, env=child_env, start_new_session=True)
+    except OSError as exc:
+        problem = LifecycleError(f"cannot start the training step process ({sys.executable}): {exc}")
+        return Failure.from_exception(problem, "step")
+    logger.info("step: running %s (pid %d)", prepared.target, child.pid)
+    code = _wait(child, signals, grace)
+    _signal_group(child.pid, signal.SIGKILL)  # processes the step left behind
+    report = StepReport.read(report_file)
+    report_file.unlink(missing_ok=True)
+    elapsed = time.monotonic() - started
+    if code == 0:
+        logger.info("step: %s succeeded in %.2fs", prepared.target, elapsed)
+        return None
+    logger.error("step: %s failed after %.2fs (exit status %d)", prepared.target, elapsed, code)
+    if report is not None:
+        return report.to_failure("step")
+    if code < 0:
+        reason = f"the training step was killed by {signal_reason(-code).removeprefix('terminated by ')}"
+        return Failure(reason, "step", EXIT_STEP_FAILED, "no exception was reported: the process was killed")
+    return Failure(f"the training step exited with code {code}", "step", EXIT_STEP_FAILED)
+
+
+def _wait(child: subprocess.Popen[bytes], signals: Signals, grace: float) -> int:
+    """Wait for `child`, forwarding new signals to its group; SIGKILL the group `grace` s after the first."""
+    forwarded = 0
+    deadline: float | None = None
+    while True:
+        try:
+            return child.wait(timeout=_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+        while forwarded < len(signals.received):
+            signum = signals.received[forwarded]
+            forwarded += 1
+            logger.info("step: forwarding %s to the step (grace %.0fs)", signal.Signals(signum).name, grace)
+            _signal_group(child.pid, signum)
+            if deadline is None:
+                deadline = time.monotonic() + grace
+        if deadline is not None and time.monotonic() >= deadline:
+            logger.warning("step: still running %.0fs after the signal; killing it", grace)
+            _signal_group(child.pid, signal.SIGKILL)
+            return child.wait()
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
