@@ -5,7 +5,8 @@
     │   ├── ChannelError          a channel variable that cannot be used
     │   ├── HyperparameterError   hyperparameters that are not a JSON object, or a bad typed read
     │   ├── StageError            a stage name that cannot be used
-    │   └── ConfigError           a bad `mldock.json` (names the field path)
+    │   ├── ConfigError           a bad `mldock.json` (names the field path)
+    │   └── InvalidURIError       a storage URI that cannot be used (names the URI and what is wrong)
     ├── StorageError              a transfer failed (names the URI)
     │   ├── RemoteNotFoundError   missing bucket/container/prefix
     │   └── UnsafeKeyError        an object key that would land outside its channel folder
@@ -37,6 +38,7 @@ __all__ = [
     "EmulatorTimeoutError",
     "EngineError",
     "HyperparameterError",
+    "InvalidURIError",
     "LifecycleError",
     "MldockError",
     "RemoteNotFoundError",
@@ -71,6 +73,10 @@ class StageError(UserError):
 
 class ConfigError(UserError):
     """`mldock.json` is missing or invalid."""
+
+
+class InvalidURIError(UserError):
+    """A storage URI is malformed or has an unsupported scheme; the message names the URI."""
 
 
 class StorageError(MldockError):

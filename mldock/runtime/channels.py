@@ -2,6 +2,7 @@
 
     channels = parse_channels({"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://data/train"}, Path("/opt/ml"))
     channels[0].path        # Path("/opt/ml/input/data/train")
+    channels[0].uri         # RemoteURI("s3", "data", "train"), parsed once here
 
 | variable                              | kind          | folder                    |
 |---------------------------------------|---------------|---------------------------|
@@ -16,7 +17,8 @@ the two model kinds. The channel name is the suffix lower-cased; it must match `
 share a name: they then share one folder, which startup() fills and cleanup() uploads (the fine-tune flow).
 An output channel cannot be called `failure`: `<base>/output/failure` is the failure file.
 
-Parsing is pure and total: it raises ChannelError (naming the variable) and nothing else.
+Parsing is pure and total: it raises ChannelError (naming the variable) and nothing else; a URI the storage
+parser refuses (InvalidURIError, which names the URI) becomes a ChannelError naming the variable too.
 """
 
 from __future__ import annotations
@@ -27,21 +29,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mldock.errors import ChannelError
-from mldock.storage.base import parse_uri
+from mldock.errors import ChannelError, InvalidURIError
+from mldock.storage.uri import RemoteURI, parse_uri
 
 __all__ = [
     "Channel",
     "ChannelKind",
     "UriResolver",
     "channel_variable",
+    "check_channel_name",
     "is_channel_variable",
+    "parse_channel_uri",
     "parse_channels",
     "require_scheme",
 ]
 
 UriResolver = Callable[[str, str], str]
-"""Turns a variable's value into a full URI: `resolve(value, variable_name) -> uri`; raises ChannelError."""
+"""Turns a variable's value into a full URI string: `resolve(value, variable_name) -> uri`; raises ChannelError.
+(parse_channels parses what it returns.)"""
 
 _NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _MAX_NAME_LENGTH = 100
@@ -93,9 +98,10 @@ _PREFIXES: tuple[tuple[str, ChannelKind], ...] = (
 
 @dataclass(frozen=True)
 class Channel:
-    """One channel: its kind, name, URI, local folder, and the variable it came from.
+    """One channel: its kind, name, URI (parsed), local folder, and the variable it came from.
 
         channel = env.channel("train", ChannelKind.INPUT)
+        channel.uri.bucket, str(channel.uri)
         for file in channel.path.iterdir(): ...
 
     `variable` is informative (the spelling used, possibly an alias) and does not take part in equality.
@@ -103,7 +109,7 @@ class Channel:
 
     kind: ChannelKind
     name: str
-    uri: str
+    uri: RemoteURI
     path: Path
     variable: str = field(compare=False)
 
@@ -119,7 +125,7 @@ def is_channel_variable(variable: str) -> bool:
 
 
 def require_scheme(value: str, variable: str) -> str:
-    """The default resolver: `value` must already be a full URI with a supported scheme."""
+    """The default resolver: `value` must already be a full URI (parse_channels then checks the rest)."""
     head = value.split("/", 1)[0]
     if value and ":" not in head:
         raise ChannelError(
@@ -127,8 +133,15 @@ def require_scheme(value: str, variable: str) -> str:
             "gs://bucket/prefix, az://container/prefix or file:///abs/path "
             "(only the platform environments resolve a bare bucket/path)"
         )
-    parse_uri(value, variable=variable)
     return value
+
+
+def parse_channel_uri(value: str, variable: str) -> RemoteURI:
+    """`value` parsed as a storage URI; ChannelError naming `variable` (and the URI) when it cannot be used."""
+    try:
+        return parse_uri(value)
+    except InvalidURIError as exc:
+        raise ChannelError(f"{variable}: {exc}") from exc
 
 
 def parse_channels(
@@ -145,8 +158,7 @@ def parse_channels(
             continue
         kind, prefix = matched
         name = _channel_name(variable, prefix, kind)
-        uri = resolve_uri(environ[variable], variable)
-        parse_uri(uri, variable=variable)
+        uri = parse_channel_uri(resolve_uri(environ[variable], variable), variable)
         previous = found.get((kind, name))
         if previous is not None:
             raise ChannelError(
@@ -165,11 +177,21 @@ def _kind_of(variable: str) -> tuple[ChannelKind, str] | None:
     return None
 
 
+def check_channel_name(kind: ChannelKind, name: str) -> None:
+    """ChannelError (naming the variable that would set it) unless `name` can be a channel of `kind`."""
+    _check_name(channel_variable(kind, name), name, name, kind)
+
+
 def _channel_name(variable: str, prefix: str, kind: ChannelKind) -> str:
     suffix = variable[len(prefix) :] if variable.startswith(prefix) else ""
     if not suffix:
         raise ChannelError(f"{variable}: the channel name is missing; write {prefix}<NAME>, e.g. {prefix}TRAIN")
     name = suffix.lower()
+    _check_name(variable, suffix, name, kind)
+    return name
+
+
+def _check_name(variable: str, suffix: str, name: str, kind: ChannelKind) -> None:
     if len(name) > _MAX_NAME_LENGTH or not suffix.isascii() or not _NAME_PATTERN.fullmatch(name):
         raise ChannelError(
             f"{variable}: the channel name {suffix!r} cannot be a folder name; use letters, digits, '_', '.' "
@@ -179,4 +201,3 @@ def _channel_name(variable: str, prefix: str, kind: ChannelKind) -> str:
         raise ChannelError(
             f"{variable}: an output channel cannot be called {name!r}; <base>/output/{name} is the failure file"
         )
-    return name

@@ -24,6 +24,7 @@ from mldock.runtime.environment import Environment
 from mldock.runtime.stages import Phase, collect_steps
 from mldock.storage.base import Remote, TransferReport
 from mldock.storage.registry import remote_for
+from mldock.storage.uri import RemoteURI
 
 __all__ = ["Container", "ServingContainer", "TrainingContainer", "is_truthy"]
 
@@ -69,8 +70,8 @@ class Container:
         finally:
             self.upload_outputs()
 
-    def remote_for(self, uri: str) -> Remote:
-        """The remote for `uri` (by scheme); override to inject a remote in tests."""
+    def remote_for(self, uri: RemoteURI) -> Remote:
+        """The remote for `uri` (by scheme, settings from os.environ); override to inject a remote in tests."""
         return remote_for(uri)
 
     def run_steps(self, phase: Phase) -> None:

@@ -2,7 +2,7 @@
 scheme resolves to the platform's own storage, and the platform's settings live on the environment.
 
     env = AWSEnvironment.from_env({"MLDOCK_INPUT_CHANNEL_TRAIN": "my-bucket/data/train", "AWS_REGION": "eu-west-1"})
-    env.channel("train").uri          # "s3://my-bucket/data/train"
+    str(env.channel("train").uri)     # "s3://my-bucket/data/train"
     env.region                        # "eu-west-1"
 
 A value with a scheme (s3://, gs://, az://, file://) is used as written on every platform, so one stage can

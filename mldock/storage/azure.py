@@ -1,15 +1,23 @@
 """The `az://container/prefix` remote: azure-storage-blob, parallel per file and per block.
 
-    AzureRemote().download("az://data/train", Path("/opt/ml/input/data/train"))
+    AzureRemote(environ=azurite.env()).download(parse_uri("az://data/train"), Path("/opt/ml/input/data/train"))
 
-The account comes from AZURE_STORAGE_CONNECTION_STRING (Azurite's, or a real account's); failing that from
-AZURE_STORAGE_ACCOUNT_URL (or AZURE_STORAGE_ACCOUNT, giving https://<account>.blob.core.windows.net) with
-AZURE_STORAGE_KEY, or with DefaultAzureCredential when azure-identity is installed, or with a SAS already in
-the URL. Blobs above 8 MiB are uploaded as 8 MiB blocks, several at once, each with a transactional MD5 the
-service checks (`validate_content`); the whole file's MD5 is stored as the blob's Content-MD5 (a single
-Put Blob gets one from the service). A download of a blob that has a Content-MD5 streams in large ranges and
-checks the file's MD5 before the rename; one without (written by a tool that sets none) falls back to 4 MiB
-ranges each checked with a transactional MD5, which costs about four times the CPU."""
+The account comes from the `environ` mapping given (os.environ when None, read when the client is made):
+AZURE_STORAGE_CONNECTION_STRING (Azurite's, or a real account's); failing that AZURE_STORAGE_ACCOUNT_URL (or
+AZURE_STORAGE_ACCOUNT, giving https://<account>.blob.core.windows.net) with AZURE_STORAGE_KEY, or with
+DefaultAzureCredential when azure-identity is installed, or with a SAS already in the URL. Proxies and the CA
+bundle come from the same mapping. Nothing is written anywhere.
+
+Retries: azure-storage's ExponentialRetry set explicitly (SDK_ATTEMPTS attempts per request, delays of
+2**retry +/- 1 s), CONNECT_TIMEOUT/READ_TIMEOUT on the transport; the SDK's downloader also re-reads a range
+whose body broke (3 tries, 1 s apart, fixed in the SDK). mldock then tries a file DEFAULT_ATTEMPTS times.
+See docs/storage.md, "Retries and time limits".
+
+Blobs above 8 MiB are uploaded as 8 MiB blocks, several at once, each with a transactional MD5 the service
+checks (`validate_content`); the whole file's MD5 is stored as the blob's Content-MD5 (a single Put Blob
+gets one from the service). A download of a blob that has a Content-MD5 streams in large ranges and checks the
+file's MD5 before the rename; one without (written by a tool that sets none) falls back to 4 MiB ranges each
+checked with a transactional MD5, which costs about four times the CPU."""
 
 from __future__ import annotations
 
@@ -21,18 +29,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mldock.errors import StorageError
-from mldock.storage.blob import (
-    DEFAULT_CONCURRENCY,
-    BlobRemote,
-    ContentMismatch,
-    Listed,
-    Progress,
-    md5_of_fd,
-    md5_of_file,
-)
-from mldock.storage.errors_map import is_not_found
+from mldock.storage.base import ContentMismatch
+from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, Listed, Progress, md5_of_fd, md5_of_file
+from mldock.storage.classify import is_not_found, status_code_of
 from mldock.storage.http import ca_bundle, pin_environment
-from mldock.storage.retry import DEFAULT_ATTEMPTS
+from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,8 +47,9 @@ BULK_FIRST_GET = 32 * MiB  # blobs with a Content-MD5: one GET up to this size, 
 BULK_GET_CHUNK = 16 * MiB
 PER_BLOB_CONCURRENCY = 4
 DATA_BLOCK_SIZE = 256 * 1024  # azure-storage-blob's own transport settings (its _shared/constants.py)
-CONNECTION_TIMEOUT = 20
-READ_TIMEOUT = 60
+RETRY_INITIAL_BACKOFF = 0  # ExponentialRetry sleeps initial + increment_base**retry, +/- the jitter range
+RETRY_INCREMENT_BASE = 2
+RETRY_JITTER = 1
 BULK_PER_BLOB_CONCURRENCY = 1  # a blob checked as a whole streams in one thread: the client CPU is the bound
 
 CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
@@ -68,19 +70,29 @@ def service_client_from_env(
     `first_get`/`get_chunk` size a download's first GET and its further ranges (at most 4 MiB when each range
     is checked with a transactional MD5)."""
 
+    from azure.storage.blob import ExponentialRetry  # the SDK of the az:// scheme, imported only for it
+
     env = os.environ if environ is None else environ
     options: dict[str, Any] = {
         "max_single_put_size": BLOCK_SIZE,
         "max_block_size": BLOCK_SIZE,
         "max_single_get_size": first_get,
         "max_chunk_get_size": get_chunk,
+        "retry_policy": ExponentialRetry(
+            initial_backoff=RETRY_INITIAL_BACKOFF,
+            increment_base=RETRY_INCREMENT_BASE,
+            retry_total=SDK_ATTEMPTS - 1,
+            random_jitter_range=RETRY_JITTER,
+        ),
+        "connection_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
     }
-    session, transport = _pooled_transport(pool_size)
+    session, transport = _pooled_transport(pool_size, env)
     if transport is not None:
         options["transport"] = transport
     client = _make_service_client(env, options)
     if session is not None:
-        pin_environment(session, client.url)
+        pin_environment(session, client.url, env)
     return client
 
 
@@ -111,7 +123,7 @@ def _default_credential() -> Any:
     return DefaultAzureCredential()
 
 
-def _pooled_transport(pool_size: int) -> tuple[Any, Any]:
+def _pooled_transport(pool_size: int, env: Mapping[str, str]) -> tuple[Any, Any]:
     """(session, transport): requests keeping one connection per worker thread (it keeps 10 by default)."""
     try:
         import requests
@@ -129,14 +141,15 @@ def _pooled_transport(pool_size: int) -> tuple[Any, Any]:
         session=session,
         session_owner=False,
         connection_data_block_size=DATA_BLOCK_SIZE,
-        connection_timeout=CONNECTION_TIMEOUT,
+        connection_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        connection_verify=ca_bundle() or True,  # azure-core passes it on each request: the session's is ignored
+        connection_verify=ca_bundle(env) or True,  # azure-core passes it on each request: the session's is ignored
     )
 
 
 class AzureRemote(BlobRemote):
-    """Remote for `az://container/prefix` URIs. `client` overrides the BlobServiceClient (tests)."""
+    """Remote for `az://container/prefix` URIs, its clients made lazily from `environ` (os.environ when None);
+    `client` overrides them (tests)."""
 
     scheme = "az"
     large_file_concurrency = 2  # each large blob already moves in parallel ranges/blocks
@@ -144,6 +157,7 @@ class AzureRemote(BlobRemote):
     def __init__(
         self,
         *,
+        environ: Mapping[str, str] | None = None,
         client: Any = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         attempts: int = DEFAULT_ATTEMPTS,
@@ -151,6 +165,7 @@ class AzureRemote(BlobRemote):
     ) -> None:
         super().__init__(max_concurrency=max_concurrency, attempts=attempts)
         self.per_blob_concurrency = per_blob_concurrency
+        self.environ = environ
         self._client = client
         self._bulk_client = client
         self._lock = threading.Lock()
@@ -159,7 +174,9 @@ class AzureRemote(BlobRemote):
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = service_client_from_env(pool_size=self.max_concurrency * self.per_blob_concurrency)
+                self._client = service_client_from_env(
+                    self.environ, pool_size=self.max_concurrency * self.per_blob_concurrency
+                )
             return self._client
 
     @property
@@ -168,6 +185,7 @@ class AzureRemote(BlobRemote):
         with self._lock:
             if self._bulk_client is None:
                 self._bulk_client = service_client_from_env(
+                    self.environ,
                     pool_size=self.max_concurrency * BULK_PER_BLOB_CONCURRENCY,
                     first_get=BULK_FIRST_GET,
                     get_chunk=BULK_GET_CHUNK,
@@ -226,12 +244,10 @@ class AzureRemote(BlobRemote):
             )
 
     def _bucket_exists(self, bucket: str) -> bool:
-        from azure.core.exceptions import HttpResponseError
-
         try:
             return bool(self.client.get_container_client(bucket).exists())
-        except HttpResponseError as exc:
-            if exc.status_code == 403:
+        except Exception as exc:
+            if status_code_of(exc) == 403:
                 return True  # may not read container properties but may write blobs: let the upload say
             raise
 
@@ -240,6 +256,12 @@ class AzureRemote(BlobRemote):
 
         with contextlib.suppress(ResourceExistsError):  # created meanwhile by a parallel upload
             self.client.create_container(bucket)
+
+    def _delete_bucket(self, bucket: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):  # the service deletes the blobs with the container
+            self.client.delete_container(bucket)
 
 
 def _md5_hex(content_settings: Any) -> str | None:

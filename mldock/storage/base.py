@@ -2,12 +2,17 @@
 
 A remote moves whole channel folders between a local directory and a URI prefix:
 
-    remote = remote_for("s3://bucket/prefix")         # see mldock.storage.registry
-    remote.download("s3://bucket/prefix", Path("/opt/ml/input/data/train"))
-    remote.upload(Path("/opt/ml/output/metrics"), "s3://bucket/run-1/metrics")
+    uri = parse_uri("s3://bucket/prefix")              # see mldock.storage.uri
+    remote = remote_for(uri)                           # see mldock.storage.registry
+    remote.download(uri, Path("/opt/ml/input/data/train"))
+    remote.upload(Path("/opt/ml/output/metrics"), parse_uri("s3://bucket/run-1/metrics"))
 
 Rules (the container contract): folder structure kept; keys that would land outside the destination folder
 are refused before anything is written; files are written through a temporary name and renamed.
+
+Buckets are named by the RemoteURI of their root: `s3://bucket`, `gs://bucket`, `az://container` (a cloud
+bucket URI with a prefix is refused, so no prefix is ever mistaken for a whole bucket), and for `file://` the
+folder itself (`file:///srv/buckets/data`: the folder is the bucket).
 """
 
 from __future__ import annotations
@@ -19,46 +24,27 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
-from urllib.parse import unquote, urlsplit
 
-from mldock.errors import ChannelError, UnsafeKeyError
+from mldock.errors import StorageError, UnsafeKeyError
+from mldock.storage.uri import RemoteURI
 
 __all__ = [
-    "SUPPORTED_SCHEMES",
+    "ContentMismatch",
     "ObjectInfo",
     "ProgressCallback",
     "Remote",
-    "RemoteURI",
     "TransferReport",
     "atomic_write",
     "local_path_for_key",
-    "parse_uri",
 ]
-
-SUPPORTED_SCHEMES = ("s3", "gs", "az", "file")
 
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of bytes moved since the last call (thread-safe use is the remote's job)."""
 
 
-@dataclass(frozen=True)
-class RemoteURI:
-    """A parsed storage URI: `scheme://bucket/prefix` (`file:///abs/path` has bucket "" and prefix the path)."""
-
-    scheme: str
-    bucket: str
-    prefix: str
-
-    def __str__(self) -> str:
-        if self.scheme == "file":
-            return f"file://{self.prefix}"
-        return f"{self.scheme}://{self.bucket}/{self.prefix}" if self.prefix else f"{self.scheme}://{self.bucket}"
-
-    def join(self, key: str) -> RemoteURI:
-        """The URI of `key` below this prefix."""
-        base = self.prefix.rstrip("/")
-        return RemoteURI(self.scheme, self.bucket, f"{base}/{key}" if base else key)
+class ContentMismatch(StorageError):
+    """A transferred file's size or checksum differs from the object's (retried, then raised)."""
 
 
 @dataclass(frozen=True)
@@ -73,22 +59,22 @@ class ObjectInfo:
 class TransferReport:
     """What a download or upload moved."""
 
-    uri: str
+    uri: str  # str(RemoteURI)
     files: int
     bytes: int
     keys: tuple[str, ...] = ()
 
 
 class Remote(Protocol):
-    """One storage backend (one URI scheme)."""
+    """One storage backend (one URI scheme); every URI given to it has that scheme."""
 
     scheme: str
 
-    def list(self, uri: str) -> list[ObjectInfo]:
+    def list(self, uri: RemoteURI) -> list[ObjectInfo]:
         """Every object below `uri`, keys relative to it, sorted."""
         ...
 
-    def download(self, uri: str, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
+    def download(self, uri: RemoteURI, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
         """Copy the object or prefix `uri` into the folder `dest`, keeping the structure below the prefix.
 
         A missing bucket or an empty prefix raises RemoteNotFoundError naming `uri`.
@@ -98,7 +84,7 @@ class Remote(Protocol):
     def upload(
         self,
         src: Path,
-        uri: str,
+        uri: RemoteURI,
         *,
         create_bucket: bool = False,
         progress: ProgressCallback | None = None,
@@ -109,39 +95,17 @@ class Remote(Protocol):
         """
         ...
 
+    def bucket_exists(self, bucket: RemoteURI) -> bool:
+        """True when the bucket `bucket` (the URI of its root) exists."""
+        ...
 
-def parse_uri(value: str, *, variable: str = "URI") -> RemoteURI:
-    """Parse `value` as a storage URI; `variable` names the culprit in errors.
+    def create_bucket(self, bucket: RemoteURI) -> None:
+        """Create the bucket `bucket`; no error when it exists already and is ours."""
+        ...
 
-    Raises ChannelError for an unsupported scheme, a missing bucket, or a `file:` URI that is not absolute.
-    """
-    if not value or value != value.strip():
-        raise ChannelError(f"{variable}: the URI {value!r} is empty or has surrounding whitespace")
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        raise ChannelError(f"{variable}: {value!r} is not a valid URI ({exc})") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in SUPPORTED_SCHEMES:
-        shown = f"{scheme}://" if scheme else "no scheme"
-        raise ChannelError(
-            f"{variable}: unsupported URI scheme ({shown}) in {value!r}; use one of "
-            + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
-        )
-    if parts.query or parts.fragment:
-        raise ChannelError(f"{variable}: {value!r} must not carry a query or fragment")
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ChannelError(f"{variable}: {value!r} must be file:///absolute/path (no host)")
-        path = unquote(parts.path)
-        if not path.startswith("/") or path == "/":
-            raise ChannelError(f"{variable}: {value!r} must name an absolute folder, like file:///data/train")
-        return RemoteURI("file", "", path.rstrip("/") or "/")
-    bucket = parts.netloc
-    if not bucket:
-        raise ChannelError(f"{variable}: {value!r} has no bucket; write {scheme}://BUCKET/optional/prefix")
-    prefix = parts.path.lstrip("/")
-    return RemoteURI(scheme, bucket, prefix)
+    def delete_bucket(self, bucket: RemoteURI) -> None:
+        """Delete every object in the bucket `bucket`, then the bucket; no error when it does not exist."""
+        ...
 
 
 def local_path_for_key(dest: Path, key: str, *, uri: str = "") -> Path:

@@ -1,8 +1,8 @@
 """What the cloud remotes (s3, gs, az) share: listing below a prefix, planning, parallel transfers.
 
-A cloud remote subclasses BlobRemote and supplies six SDK primitives (`_iter_objects`, `_stat_object`,
-`_download_object`, `_upload_file`, `_bucket_exists`, `_create_bucket`). This module does the rest, the same
-way for every cloud:
+A cloud remote subclasses BlobRemote and supplies seven SDK primitives (`_iter_objects`, `_stat_object`,
+`_download_object`, `_upload_file`, `_bucket_exists`, `_create_bucket`, `_delete_bucket`). This module does the
+rest, the same way for every cloud:
 
 - `uri` names a prefix: objects below `prefix/` are transferred keeping their structure; when there are none
   and an object called exactly `prefix` exists, that single object lands in `dest` under its own name.
@@ -12,6 +12,8 @@ way for every cloud:
 - Files move on a thread pool (small ones 16 at a time, those of 8 MiB and more 4 at a time, since the SDK
   already splits each into parallel parts); each file is retried on transient errors; the first hard failure cancels
   what has not started and is raised as a StorageError naming the URI.
+- Bucket administration (`bucket_exists`, `create_bucket`, `delete_bucket`) takes the URI of the bucket's root
+  (`s3://bucket`); a URI with a prefix is refused rather than taken for its whole bucket.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ from typing import IO, TypeVar
 
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
+    ContentMismatch,
     ObjectInfo,
     ProgressCallback,
-    RemoteURI,
     TransferReport,
     atomic_write,
     local_path_for_key,
-    parse_uri,
 )
 from mldock.storage.errors_map import storage_errors
 from mldock.storage.retry import DEFAULT_ATTEMPTS, call_with_retry
+from mldock.storage.uri import RemoteURI
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -57,10 +59,6 @@ _HASH_CHUNK = 1024 * 1024
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ContentMismatch(StorageError):
-    """A transferred file's size or checksum differs from the object's (retried, then raised)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +161,11 @@ class BlobRemote:
         raise NotImplementedError
 
     def _create_bucket(self, bucket: str) -> None:
+        """Create `bucket`; an error when it exists (mapped to StorageError) is fine: callers check first."""
+        raise NotImplementedError
+
+    def _delete_bucket(self, bucket: str) -> None:
+        """Delete every object in `bucket` (all pages), then `bucket`; nothing when it does not exist."""
         raise NotImplementedError
 
     def _verify(self, item: Listed, handle: IO[bytes], uri: str) -> None:
@@ -173,63 +176,82 @@ class BlobRemote:
 
     # -- the Remote protocol -------------------------------------------------------------------------------
 
-    def list(self, uri: str) -> list[ObjectInfo]:
+    def list(self, uri: RemoteURI) -> list[ObjectInfo]:
         """Every object below `uri` (or the single object `uri`), keys relative to it, sorted."""
-        return [ObjectInfo(item.rel, item.size) for item in self._listing(self._parse(uri), uri)]
+        self._check(uri)
+        return [ObjectInfo(item.rel, item.size) for item in self._listing(uri)]
 
-    def download(self, uri: str, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
+    def download(self, uri: RemoteURI, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
         """Copy the prefix (or single object) `uri` into the folder `dest`, keeping the structure."""
-        parsed = self._parse(uri)
-        listing = self._listing(parsed, uri)
+        self._check(uri)
+        listing = self._listing(uri)
         if not listing:
             raise RemoteNotFoundError(f"{uri}: no object and no objects below it; nothing to download")
-        folders, files = _plan(listing, dest, uri)
-        with storage_errors("download", uri):
+        folders, files = _plan(listing, dest, str(uri))
+        with storage_errors("download", str(uri)):
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
         tracker = Progress(progress)
 
         def fetch(job: tuple[Listed, Path]) -> int:
             item, target = job
-            return call_with_retry(lambda: self._fetch_one(parsed, item, target, tracker, uri), attempts=self.attempts)
+            return call_with_retry(lambda: self._fetch_one(uri, item, target, tracker), attempts=self.attempts)
 
         moved = self._run_by_size(fetch, files, lambda job: job[0].size)
-        return TransferReport(uri=uri, files=len(files), bytes=sum(moved), keys=tuple(i.rel for i, _ in files))
+        return TransferReport(uri=str(uri), files=len(files), bytes=sum(moved), keys=tuple(i.rel for i, _ in files))
 
     def upload(
         self,
         src: Path,
-        uri: str,
+        uri: RemoteURI,
         *,
         create_bucket: bool = False,
         progress: ProgressCallback | None = None,
     ) -> TransferReport:
         """Copy every file below the folder `src` to `uri`, keeping the structure."""
-        parsed = self._parse(uri)
+        self._check(uri)
         if not src.is_dir():
             raise StorageError(f"cannot upload {src} to {uri}: {src} is not a folder")
-        with storage_errors("upload to", uri):
-            if not self._bucket_exists(parsed.bucket):
+        with storage_errors("upload to", str(uri)):
+            if not self._bucket_exists(uri.bucket):
                 if not create_bucket:
                     raise RemoteNotFoundError(
-                        f"{uri}: the bucket {parsed.bucket!r} does not exist; create it, or allow creating "
+                        f"{uri}: the bucket {uri.bucket!r} does not exist; create it, or allow creating "
                         "missing buckets (MLDOCK_CREATE_MISSING_BUCKETS=true)"
                     )
-                self._create_bucket(parsed.bucket)
-        files = sorted(_walk(src, uri))
-        base = folder_prefix(parsed.prefix)
+                self._create_if_missing(uri.bucket)
+        files = sorted(_walk(src, str(uri)))
+        base = folder_prefix(uri.prefix)
         tracker = Progress(progress)
 
         def send(job: tuple[str, Path, int]) -> int:
             rel, path, size = job
-            with storage_errors("upload to", str(parsed.join(rel))):
+            with storage_errors("upload to", str(uri.join(rel))):
                 call_with_retry(
-                    lambda: self._upload_file(path, parsed.bucket, base + rel, size, tracker), attempts=self.attempts
+                    lambda: self._upload_file(path, uri.bucket, base + rel, size, tracker), attempts=self.attempts
                 )
             return size
 
         moved = self._run_by_size(send, files, lambda job: job[2])
-        return TransferReport(uri=uri, files=len(files), bytes=sum(moved), keys=tuple(rel for rel, _, _ in files))
+        return TransferReport(uri=str(uri), files=len(files), bytes=sum(moved), keys=tuple(rel for rel, _, _ in files))
+
+    def bucket_exists(self, bucket: RemoteURI) -> bool:
+        """True when the bucket `bucket` (`scheme://name`) exists (or may not be inspected but exists)."""
+        name = self._bucket_name(bucket)
+        with storage_errors("look up", str(bucket)):
+            return self._bucket_exists(name)
+
+    def create_bucket(self, bucket: RemoteURI) -> None:
+        """Create the bucket `bucket` (`scheme://name`); no error when it exists already and is ours."""
+        name = self._bucket_name(bucket)
+        with storage_errors("create", str(bucket)):
+            self._create_if_missing(name)
+
+    def delete_bucket(self, bucket: RemoteURI) -> None:
+        """Delete every object in the bucket `bucket` (`scheme://name`), then the bucket; nothing if missing."""
+        name = self._bucket_name(bucket)
+        with storage_errors("delete", str(bucket)):
+            self._delete_bucket(name)
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -242,37 +264,54 @@ class BlobRemote:
             fn, large, min(self.max_concurrency, self.large_file_concurrency)
         )
 
-    def _parse(self, uri: str) -> RemoteURI:
-        parsed = parse_uri(uri)
-        if parsed.scheme != self.scheme:
+    def _check(self, uri: RemoteURI) -> None:
+        if uri.scheme != self.scheme:
             raise StorageError(f"{uri}: {type(self).__name__} handles {self.scheme}:// URIs only")
-        return parsed
 
-    def _listing(self, parsed: RemoteURI, uri: str) -> builtins.list[Listed]:
-        base = folder_prefix(parsed.prefix)
+    def _bucket_name(self, bucket: RemoteURI) -> str:
+        self._check(bucket)
+        if bucket.prefix.strip("/"):
+            raise StorageError(
+                f"{bucket}: names a prefix, not a bucket; bucket administration takes "
+                f"{self.scheme}://{bucket.bucket} (refused, so that a prefix is never taken for its whole bucket)"
+            )
+        return bucket.bucket
+
+    def _create_if_missing(self, bucket: str) -> None:
+        """Create `bucket` unless it exists; a create that loses a race to another creator is not an error."""
+        if self._bucket_exists(bucket):
+            return
         try:
-            with storage_errors("list", uri):
+            self._create_bucket(bucket)
+        except Exception:
+            if not self._bucket_exists(bucket):
+                raise
+
+    def _listing(self, uri: RemoteURI) -> builtins.list[Listed]:
+        base = folder_prefix(uri.prefix)
+        try:
+            with storage_errors("list", str(uri)):
                 listing = [
                     Listed(key, key[len(base) :], size, md5)
-                    for key, size, md5 in self._iter_objects(parsed.bucket, base)
+                    for key, size, md5 in self._iter_objects(uri.bucket, base)
                     if key != base and key.startswith(base)
                 ]
         except RemoteNotFoundError as exc:
             raise RemoteNotFoundError(
-                f"{uri}: the bucket {parsed.bucket!r} does not exist (or these credentials cannot see it)"
+                f"{uri}: the bucket {uri.bucket!r} does not exist (or these credentials cannot see it)"
             ) from exc
-        with storage_errors("list", uri):
-            if not listing and parsed.prefix and not parsed.prefix.endswith("/"):
-                found = self._stat_object(parsed.bucket, parsed.prefix)
+        with storage_errors("list", str(uri)):
+            if not listing and uri.prefix and not uri.prefix.endswith("/"):
+                found = self._stat_object(uri.bucket, uri.prefix)
                 if found is not None:
-                    name = parsed.prefix.rsplit("/", 1)[-1]
-                    listing = [Listed(parsed.prefix, name, found[0], found[1])]
+                    name = uri.prefix.rsplit("/", 1)[-1]
+                    listing = [Listed(uri.prefix, name, found[0], found[1])]
         return sorted(listing, key=lambda item: item.rel)
 
-    def _fetch_one(self, parsed: RemoteURI, item: Listed, target: Path, progress: Progress, uri: str) -> int:
-        where = str(parsed.join(item.rel)) if item.key != parsed.prefix else uri
+    def _fetch_one(self, uri: RemoteURI, item: Listed, target: Path, progress: Progress) -> int:
+        where = str(uri.join(item.rel)) if item.key != uri.prefix else str(uri)
         with storage_errors("download", where), atomic_write(target) as handle:
-            self._download_object(parsed.bucket, item, handle, progress)
+            self._download_object(uri.bucket, item, handle, progress)
             handle.flush()
             self._verify(item, handle, where)
         return item.size

@@ -3,11 +3,10 @@
     with storage_errors("download", "s3://bucket/prefix"):
         client.list_objects_v2(...)          # botocore ClientError NoSuchBucket -> RemoteNotFoundError
 
-Families handled (matched by class name and HTTP status, so no SDK has to be importable):
-botocore/boto3/s3transfer (ClientError, BotoCoreError, S3UploadFailedError, RetriesExceededError),
-google-api-core/google-auth/google-resumable-media/requests (GoogleAPICallError, GoogleAuthError,
-InvalidResponse, DataCorruption, RequestException), azure-core (AzureError and its subclasses), and OSError.
-Anything else is still wrapped in StorageError: nothing from an SDK reaches the runtime untranslated.
+What an exception means (not found, credentials, unreachable, HTTP status) comes from mldock.storage.classify,
+the same classifier retry uses; families: botocore/boto3/s3transfer, google-api-core/google-auth/
+google-cloud-storage/requests, azure-core, and OSError. Anything else is still wrapped in StorageError:
+nothing from an SDK reaches the runtime untranslated.
 Messages carry the URI and the SDK's one-line summary; credential values never appear in them.
 """
 
@@ -18,43 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mldock.errors import RemoteNotFoundError, StorageError
-from mldock.storage.retry import status_code_of
+from mldock.storage.classify import classify
 
-__all__ = ["is_not_found", "map_sdk_error", "storage_errors"]
+__all__ = ["map_sdk_error", "storage_errors"]
 
-_NOT_FOUND_CODES = frozenset(
-    {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "ContainerNotFound", "BlobNotFound", "ResourceNotFound"}
-)
-_NOT_FOUND_CLASSES = frozenset({"NotFound", "ResourceNotFoundError", "NoSuchBucket", "NoSuchKey"})
-_AUTH_CLASSES = frozenset(
-    {
-        "NoCredentialsError",
-        "PartialCredentialsError",
-        "CredentialRetrievalError",
-        "DefaultCredentialsError",
-        "RefreshError",
-        "GoogleAuthError",
-        "ClientAuthenticationError",
-        "CredentialUnavailableError",
-    }
-)
-_CONNECTION_CLASSES = frozenset(
-    {"EndpointConnectionError", "ConnectionError", "ServiceRequestError", "ConnectTimeoutError", "ProxyError"}
-)
 _MAX_SUMMARY = 300
 _SAS_SIGNATURE = re.compile(r"((?:sig|AccountKey|SharedAccessSignature|X-Amz-Signature|X-Amz-Credential)=)[^&;\s]+")
-
-
-def _names(exc: BaseException) -> set[str]:
-    return {cls.__name__ for cls in type(exc).__mro__}
-
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code", "")
-        return str(code)
-    return str(getattr(exc, "error_code", "") or "")
 
 
 def _summary(exc: BaseException) -> str:
@@ -68,26 +36,21 @@ def _summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def is_not_found(exc: BaseException) -> bool:
-    """True for a missing bucket/container/object, in any SDK's spelling."""
-    return status_code_of(exc) == 404 or _error_code(exc) in _NOT_FOUND_CODES or bool(_names(exc) & _NOT_FOUND_CLASSES)
-
-
 def map_sdk_error(exc: BaseException, action: str, uri: str) -> StorageError:
     """The StorageError (or RemoteNotFoundError) for `exc`, raised while doing `action` on `uri`."""
     if isinstance(exc, StorageError):
         return exc
-    names = _names(exc)
-    status = status_code_of(exc)
+    kind = classify(exc)
+    status = kind.status
     summary = _summary(exc)
-    if is_not_found(exc):
+    if kind.not_found:
         return RemoteNotFoundError(f"{action} {uri}: not found ({summary})")
-    if names & _AUTH_CLASSES or status in (401, 403):
+    if kind.auth:
         return StorageError(
             f"{action} {uri}: access denied or no credentials ({summary}); check the credentials the "
             "cloud SDK finds (environment variables, profile, workload identity) and their permissions"
         )
-    if names & _CONNECTION_CLASSES or isinstance(exc, (ConnectionError, TimeoutError)):
+    if kind.connection:
         return StorageError(
             f"{action} {uri}: cannot reach the storage endpoint ({summary}); check the endpoint variable "
             "(AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the Azure connection string) and the network"

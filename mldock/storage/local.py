@@ -1,8 +1,8 @@
 """The `file://` remote: a folder on the local (or mounted) filesystem stands in for a bucket prefix.
 
     remote = LocalRemote()
-    remote.download("file:///data/train", Path("/opt/ml/input/data/train"))
-    remote.upload(Path("/opt/ml/output/metrics"), "file:///results/run-1/metrics", create_bucket=True)
+    remote.download(parse_uri("file:///data/train"), Path("/opt/ml/input/data/train"))
+    remote.upload(Path("/opt/ml/output/metrics"), parse_uri("file:///results/run-1/metrics"), create_bucket=True)
 
 Semantics, mirroring the cloud remotes:
 - `file:///a/b/prefix` names the folder `/a/b/prefix`; its parent `/a/b` plays the bucket. Upload creates the
@@ -12,11 +12,15 @@ Semantics, mirroring the cloud remotes:
 - Symbolic links to files are followed; linked folders are not descended into. Partial files written by an
   interrupted transfer (`*.mldock-partial`) are never listed.
 - Every file is written through `atomic_write` and its size checked against the source.
+- Bucket administration takes the folder that is the bucket: `create_bucket(parse_uri("file:///srv/b"))` makes
+  `/srv/b` (and its parents), `bucket_exists` is "is a folder", `delete_bucket` removes the folder and
+  everything below it (nothing when it is missing).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +33,8 @@ from mldock.storage.base import (
     TransferReport,
     atomic_write,
     local_path_for_key,
-    parse_uri,
 )
+from mldock.storage.uri import RemoteURI
 
 __all__ = ["LocalRemote"]
 
@@ -41,7 +45,7 @@ _PARTIAL_SUFFIX = ".mldock-partial"
 class LocalRemote:
     """Remote for `file:///abs/path` URIs, copying files in parallel with a small thread pool.
 
-    LocalRemote(max_workers=4).list("file:///data/train")   # [ObjectInfo(key="a.csv", size=12), ...]
+    LocalRemote(max_workers=4).list(parse_uri("file:///data/train"))   # [ObjectInfo(key="a.csv", size=12), ...]
     """
 
     scheme = "file"
@@ -49,29 +53,29 @@ class LocalRemote:
     def __init__(self, *, max_workers: int = 8) -> None:
         self.max_workers = max(1, max_workers)
 
-    def list(self, uri: str) -> list[ObjectInfo]:
+    def list(self, uri: RemoteURI) -> list[ObjectInfo]:
         """Every regular file below the folder `uri` (or the file `uri` itself), keys relative to it, sorted."""
         root = _path_of(uri)
         if root.is_file():
             return [ObjectInfo(root.name, _size(root, uri))]
         if not root.is_dir():
             raise RemoteNotFoundError(f"{uri}: no such file or folder ({root})")
-        return [ObjectInfo(key, _size(root / key, uri)) for key in sorted(_walk(root, uri))]
+        return [ObjectInfo(key, _size(root / key, uri)) for key in sorted(_walk(root, str(uri)))]
 
-    def download(self, uri: str, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
+    def download(self, uri: RemoteURI, dest: Path, *, progress: ProgressCallback | None = None) -> TransferReport:
         """Copy the folder or file `uri` into the folder `dest`; RemoteNotFoundError when missing or empty."""
         root = _path_of(uri)
         objects = self.list(uri)
         if not objects:
             raise RemoteNotFoundError(f"{uri}: the folder is empty; nothing to download")
         source_root = root.parent if root.is_file() else root
-        plan = [(source_root / o.key, local_path_for_key(dest, o.key, uri=uri), o) for o in objects]
-        return self._copy_all(uri, plan, progress)
+        plan = [(source_root / o.key, local_path_for_key(dest, o.key, uri=str(uri)), o) for o in objects]
+        return self._copy_all(str(uri), plan, progress)
 
     def upload(
         self,
         src: Path,
-        uri: str,
+        uri: RemoteURI,
         *,
         create_bucket: bool = False,
         progress: ProgressCallback | None = None,
@@ -91,12 +95,34 @@ class LocalRemote:
             raise StorageError(f"{uri}: {target} exists and is not a folder")
         keys = sorted(_walk(src, str(src)))
         plan = [
-            (src / key, local_path_for_key(target, key, uri=uri), ObjectInfo(key, _size(src / key, uri)))
+            (src / key, local_path_for_key(target, key, uri=str(uri)), ObjectInfo(key, _size(src / key, uri)))
             for key in keys
         ]
         if not plan:
             _mkdir(target, uri)
-        return self._copy_all(uri, plan, progress)
+        return self._copy_all(str(uri), plan, progress)
+
+    def bucket_exists(self, bucket: RemoteURI) -> bool:
+        """True when the folder `bucket` exists."""
+        return _path_of(bucket).is_dir()
+
+    def create_bucket(self, bucket: RemoteURI) -> None:
+        """Make the folder `bucket` and its parents; no error when it exists."""
+        _mkdir(_path_of(bucket), bucket)
+
+    def delete_bucket(self, bucket: RemoteURI) -> None:
+        """Remove the folder `bucket` and everything below it; nothing when it is missing."""
+        path = _path_of(bucket)
+        if not path.exists() and not path.is_symlink():
+            return
+        if path.is_symlink() or not path.is_dir() or path.parent == path:
+            raise StorageError(f"{bucket}: {path} is not a folder below the root; refusing to delete it as a bucket")
+
+        def fail(_function: object, name: str, info: tuple[type[BaseException], BaseException, object]) -> None:
+            if not isinstance(info[1], FileNotFoundError):
+                raise StorageError(f"{bucket}: cannot delete {name}: {info[1]}") from info[1]
+
+        shutil.rmtree(path, onerror=fail)
 
     def _copy_all(
         self,
@@ -113,11 +139,10 @@ class LocalRemote:
         return TransferReport(uri=uri, files=len(plan), bytes=sum(copied), keys=tuple(o.key for _, _, o in plan))
 
 
-def _path_of(uri: str) -> Path:
-    parsed = parse_uri(uri)
-    if parsed.scheme != "file":
+def _path_of(uri: RemoteURI) -> Path:
+    if uri.scheme != "file":
         raise StorageError(f"{uri}: LocalRemote handles file:// URIs only")
-    return Path(parsed.prefix)
+    return Path(uri.prefix)
 
 
 def _walk(root: Path, where: str) -> Iterable[str]:
@@ -134,14 +159,14 @@ def _walk(root: Path, where: str) -> Iterable[str]:
             yield path.relative_to(root).as_posix()
 
 
-def _size(path: Path, uri: str) -> int:
+def _size(path: Path, uri: RemoteURI | str) -> int:
     try:
         return path.stat().st_size
     except OSError as exc:
         raise StorageError(f"{uri}: cannot read {path}: {exc.strerror}") from exc
 
 
-def _mkdir(path: Path, uri: str) -> None:
+def _mkdir(path: Path, uri: RemoteURI) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -1,9 +1,18 @@
 """The `s3://bucket/prefix` remote: boto3 with s3transfer's TransferManager doing the parallel work.
 
-    S3Remote().download("s3://data/train", Path("/opt/ml/input/data/train"))
+    S3Remote(environ=s3_emulator.env()).download(parse_uri("s3://data/train"), Path("/opt/ml/input/data/train"))
 
-Endpoint, credentials and region come only from boto3's own lookup (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-profiles, instance roles, AWS_REGION/AWS_DEFAULT_REGION), so the same code talks to moto or to AWS.
+The client is made from the `environ` mapping given (os.environ when None, read when the client is made):
+AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN) or else
+AWS_PROFILE, AWS_REGION or AWS_DEFAULT_REGION, AWS_CA_BUNDLE (else REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE) are
+passed to boto3 explicitly; what the mapping does not name is left to boto3's own chain (shared config and
+credentials files, SSO, container and instance roles). With an explicit mapping, the mapping alone names the
+endpoint and the proxies (HTTP(S)_PROXY, NO_PROXY): nothing is taken from os.environ for them. Nothing is
+written anywhere.
+
+Retries: botocore's "standard" mode with SDK_ATTEMPTS attempts per request (it backs off with jitter, capped),
+CONNECT_TIMEOUT/READ_TIMEOUT per request, and s3transfer re-reads no part on its own (a broken part stream fails
+the file, which mldock retries whole: DEFAULT_ATTEMPTS). See docs/storage.md, "Retries and time limits".
 Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts, several at once; smaller
 ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
 at once. boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
@@ -12,34 +21,75 @@ against its MD5 ETag before the rename.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress, md5_of_fd
-from mldock.storage.errors_map import is_not_found
-from mldock.storage.retry import DEFAULT_ATTEMPTS
+from mldock.storage.classify import is_not_found, status_code_of
+from mldock.storage.http import ca_bundle, proxies_for
+from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from s3transfer.manager import TransferManager
 
-__all__ = ["S3Remote"]
+__all__ = ["S3Remote", "make_client"]
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 _STREAM_CHUNK = 1 * MiB
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+def make_client(environ: Mapping[str, str] | None = None, *, max_pool_connections: int = 10) -> Any:
+    """A boto3 S3 client built from `environ` (os.environ when None), retries and timeouts set explicitly."""
+    import boto3  # the SDK of the s3:// scheme, imported only when that scheme is used
+    from botocore.config import Config
+
+    env = os.environ if environ is None else environ
+    session_options: dict[str, Any] = {}
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        session_options["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+        session_options["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+        session_options["aws_session_token"] = env.get("AWS_SESSION_TOKEN") or None
+    elif env.get("AWS_PROFILE"):
+        session_options["profile_name"] = env["AWS_PROFILE"]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    if region:
+        session_options["region_name"] = region
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    config_options: dict[str, Any] = {
+        "max_pool_connections": max_pool_connections,
+        "retries": {"mode": "standard", "total_max_attempts": SDK_ATTEMPTS},
+        "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
+    }
+    if environ is not None:  # the mapping alone decides: botocore would read os.environ for these
+        config_options["proxies"] = proxies_for(endpoint or f"https://s3.{region or 'us-east-1'}.amazonaws.com", env)
+        if endpoint is None:
+            config_options["ignore_configured_endpoint_urls"] = True
+    client_options: dict[str, Any] = {"endpoint_url": endpoint, "config": Config(**config_options)}
+    bundle = env.get("AWS_CA_BUNDLE") or ca_bundle(env)
+    if bundle:
+        client_options["verify"] = bundle
+    return boto3.session.Session(**session_options).client("s3", **client_options)
 
 
 class S3Remote(BlobRemote):
-    """Remote for `s3://` URIs. `client` overrides the boto3 client (tests); otherwise one is made lazily."""
+    """Remote for `s3://` URIs, its client made lazily from `environ` (os.environ when None); `client`
+    overrides it (tests)."""
 
     scheme = "s3"
 
     def __init__(
         self,
         *,
+        environ: Mapping[str, str] | None = None,
         client: Any = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         attempts: int = DEFAULT_ATTEMPTS,
@@ -47,6 +97,7 @@ class S3Remote(BlobRemote):
     ) -> None:
         super().__init__(max_concurrency=max_concurrency, attempts=attempts)
         self.part_size = part_size
+        self.environ = environ
         self._client = client
         self._manager: TransferManager | None = None
         self._lock = threading.Lock()
@@ -57,14 +108,7 @@ class S3Remote(BlobRemote):
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import boto3
-                from botocore.config import Config
-
-                config = Config(
-                    max_pool_connections=self.max_concurrency * 2,
-                    retries={"mode": "standard", "max_attempts": 5},
-                )
-                self._client = boto3.session.Session().client("s3", config=config)
+                self._client = make_client(self.environ, max_pool_connections=self.max_concurrency * 2)
             return self._client
 
     @property
@@ -79,6 +123,7 @@ class S3Remote(BlobRemote):
                     multipart_chunksize=self.part_size,
                     max_concurrency=self.max_concurrency,
                     use_threads=True,
+                    num_download_attempts=1,  # a broken part stream fails the file: mldock retries it whole
                     preferred_transfer_client="classic",
                 )
                 self._manager = create_transfer_manager(client, config)
@@ -149,7 +194,7 @@ class S3Remote(BlobRemote):
         except Exception as exc:
             if is_not_found(exc):
                 return False
-            if getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+            if status_code_of(exc) == 403:
                 return True  # may not HEAD it but may write to it: let the upload say
             raise
         return True
@@ -160,6 +205,30 @@ class S3Remote(BlobRemote):
             self.client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         else:
             self.client.create_bucket(Bucket=bucket)
+
+    def _delete_bucket(self, bucket: str) -> None:
+        client = self.client
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                for start in range(0, len(keys), _DELETE_BATCH):
+                    batch = keys[start : start + _DELETE_BATCH]
+                    errors = client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
+                        "Errors", []
+                    )
+                    if errors:
+                        first = errors[0]
+                        raise StorageError(
+                            f"s3://{bucket}: {len(errors)} objects could not be deleted, the first "
+                            f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message', '')}".rstrip()
+                        )
+            client.delete_bucket(Bucket=bucket)
+        except StorageError:
+            raise
+        except Exception as exc:
+            if is_not_found(exc):
+                return
+            raise
 
 
 def _md5_of_etag(etag: str) -> str | None:

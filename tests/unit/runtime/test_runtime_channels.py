@@ -16,7 +16,7 @@ from mldock.runtime.channels import (
     parse_channels,
     require_scheme,
 )
-from mldock.storage.base import parse_uri
+from mldock.storage import parse_uri
 
 BASE = Path("/opt/ml")
 

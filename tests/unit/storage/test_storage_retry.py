@@ -7,7 +7,8 @@ import errno
 import pytest
 
 from mldock.errors import StorageError
-from mldock.storage.retry import backoff_delays, call_with_retry, is_transient, status_code_of
+from mldock.storage.classify import is_transient, status_code_of
+from mldock.storage.retry import backoff_delays, call_with_retry
 
 
 def _client_error(code: str, status: int) -> BaseException:
