@@ -5,16 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, ClassVar
 
 import pytest
 
 from mldock.errors import RemoteNotFoundError, StorageError, UnsafeKeyError
+from mldock.storage import parse_uri
 from mldock.storage.blob import BlobRemote, Listed, Progress, folder_prefix, run_parallel
 
 
 class NoSuchBucket(Exception):
-    """Named like botocore's, so the error map recognises it."""
+    """Carries botocore's error code, so the classifier recognises it."""
+
+    response: ClassVar[dict[str, Any]] = {"Error": {"Code": "NoSuchBucket"}}
 
 
 class MemoryRemote(BlobRemote):
@@ -73,17 +76,17 @@ def test_folder_prefix(prefix: str, expected: str) -> None:
 
 def test_download_keeps_structure_and_makes_marker_folders(tmp_path: Path) -> None:
     remote = MemoryRemote({"p/a/b.txt": b"ab", "p/zero": b"", "p/empty/": b"", "p/": b"", "px/other": b"x"})
-    report = remote.download("s3://bkt/p", tmp_path)
+    report = remote.download(parse_uri("s3://bkt/p"), tmp_path)
     assert _tree(tmp_path) == {"a/b.txt": b"ab", "zero": b""}
     assert (tmp_path / "empty").is_dir()
     assert report.files == 2
     assert report.bytes == 2
-    assert remote.list("s3://bkt/p")[0].key == "a/b.txt"
+    assert remote.list(parse_uri("s3://bkt/p"))[0].key == "a/b.txt"
 
 
 def test_single_object_lands_under_its_own_name(tmp_path: Path) -> None:
     remote = MemoryRemote({"models/model.bin": b"weights"})
-    remote.download("s3://bkt/models/model.bin", tmp_path)
+    remote.download(parse_uri("s3://bkt/models/model.bin"), tmp_path)
     assert _tree(tmp_path) == {"model.bin": b"weights"}
 
 
@@ -95,7 +98,7 @@ def test_single_object_lands_under_its_own_name(tmp_path: Path) -> None:
 def test_unsafe_key_refused_before_anything_is_written(tmp_path: Path, bad_key: str) -> None:
     remote = MemoryRemote({"p/aaa-first": b"1", bad_key: b"2", "p/zzz-last": b"3"})
     with pytest.raises(UnsafeKeyError, match="refusing object key"):
-        remote.download("s3://bkt/p", tmp_path)
+        remote.download(parse_uri("s3://bkt/p"), tmp_path)
     assert list(tmp_path.iterdir()) == []
     assert remote.calls == []
 
@@ -103,30 +106,30 @@ def test_unsafe_key_refused_before_anything_is_written(tmp_path: Path, bad_key: 
 def test_object_that_is_also_a_folder_is_refused(tmp_path: Path) -> None:
     remote = MemoryRemote({"p/a": b"1", "p/a/b": b"2"})
     with pytest.raises(StorageError, match="both an object and a folder"):
-        remote.download("s3://bkt/p", tmp_path)
+        remote.download(parse_uri("s3://bkt/p"), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_bucket_and_empty_prefix_are_not_found(tmp_path: Path) -> None:
     remote = MemoryRemote({"p/a": b"1"})
     with pytest.raises(RemoteNotFoundError, match="bucket 'nope' does not exist"):
-        remote.download("s3://nope/p", tmp_path)
+        remote.download(parse_uri("s3://nope/p"), tmp_path)
     with pytest.raises(RemoteNotFoundError, match="s3://bkt/q: no object"):
-        remote.download("s3://bkt/q", tmp_path)
+        remote.download(parse_uri("s3://bkt/q"), tmp_path)
 
 
 def test_failed_download_leaves_no_file_and_no_partial(tmp_path: Path) -> None:
     remote = MemoryRemote({"p/big": b"x" * 100}, attempts=1)
     remote.fail["p/big"] = [ValueError("stream cut")]
     with pytest.raises(StorageError, match=r"download s3://bkt/p/big failed: ValueError: stream cut"):
-        remote.download("s3://bkt/p", tmp_path)
+        remote.download(parse_uri("s3://bkt/p"), tmp_path)
     assert list(tmp_path.rglob("*")) == []
 
 
 def test_transient_error_is_retried(tmp_path: Path) -> None:
     remote = MemoryRemote({"p/f": b"data"}, attempts=3)
     remote.fail["p/f"] = [ConnectionResetError("reset by peer")]
-    remote.download("s3://bkt/p", tmp_path)
+    remote.download(parse_uri("s3://bkt/p"), tmp_path)
     assert _tree(tmp_path) == {"f": b"data"}
     assert remote.calls == ["p/f", "p/f"]
 
@@ -137,7 +140,7 @@ def test_size_mismatch_is_an_error(tmp_path: Path) -> None:
             handle.write(b"x")
 
     with pytest.raises(StorageError, match="is 4 bytes but 1 arrived"):
-        Short({"p/f": b"data"}, attempts=2).download("s3://bkt/p", tmp_path)
+        Short({"p/f": b"data"}, attempts=2).download(parse_uri("s3://bkt/p"), tmp_path)
     assert list(tmp_path.rglob("*")) == []
 
 
@@ -147,23 +150,23 @@ def test_upload_walks_files_skips_partials_and_needs_the_bucket(tmp_path: Path) 
     (tmp_path / "top").write_bytes(b"")
     (tmp_path / ".x.abc.mldock-partial").write_bytes(b"half")
     remote = MemoryRemote()
-    report = remote.upload(tmp_path, "s3://bkt/run")
+    report = remote.upload(tmp_path, parse_uri("s3://bkt/run"))
     assert remote.buckets["bkt"] == {"run/d/e/f.txt": b"f", "run/top": b""}
     assert report.keys == ("d/e/f.txt", "top")
     with pytest.raises(RemoteNotFoundError, match="MLDOCK_CREATE_MISSING_BUCKETS"):
-        remote.upload(tmp_path, "s3://new/run")
-    remote.upload(tmp_path, "s3://new/run", create_bucket=True)
+        remote.upload(tmp_path, parse_uri("s3://new/run"))
+    remote.upload(tmp_path, parse_uri("s3://new/run"), create_bucket=True)
     assert "run/top" in remote.buckets["new"]
 
 
 def test_upload_of_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="is not a folder"):
-        MemoryRemote().upload(tmp_path / "missing", "s3://bkt/run")
+        MemoryRemote().upload(tmp_path / "missing", parse_uri("s3://bkt/run"))
 
 
 def test_wrong_scheme_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="handles s3:// URIs only"):
-        MemoryRemote().list("gs://bkt/p")
+        MemoryRemote().list(parse_uri("gs://bkt/p"))
 
 
 def test_progress_serialises_callbacks_from_many_threads(tmp_path: Path) -> None:
@@ -182,7 +185,7 @@ def test_progress_serialises_callbacks_from_many_threads(tmp_path: Path) -> None
             inside -= 1
 
     remote = MemoryRemote({f"p/{i:03d}": bytes(i) for i in range(200)}, max_concurrency=8)
-    remote.download("s3://bkt/p", tmp_path, progress=callback)
+    remote.download(parse_uri("s3://bkt/p"), tmp_path, progress=callback)
     assert total == sum(range(200))
     assert not overlap
 

@@ -67,9 +67,15 @@ def test_no_bundle_keeps_the_default() -> None:
 def test_azure_client_uses_the_bundle_and_a_pinned_session(monkeypatch: pytest.MonkeyPatch) -> None:
     from mldock.storage.azure import service_client_from_env
 
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp.pem")
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    client = service_client_from_env({"AZURE_STORAGE_ACCOUNT": "acct", "AZURE_STORAGE_KEY": "a2V5"})
+    monkeypatch.setenv("HTTPS_PROXY", "http://from-os-environ:1")  # an explicit mapping alone decides
+    client = service_client_from_env(
+        {
+            "AZURE_STORAGE_ACCOUNT": "acct",
+            "AZURE_STORAGE_KEY": "a2V5",
+            "REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem",
+            "HTTPS_PROXY": "http://proxy.internal:3128",
+        }
+    )
     transport = client._config.transport
     assert transport.connection_config.verify == "/etc/ssl/corp.pem"  # azure-core passes it on every request
     assert transport.session.trust_env is False

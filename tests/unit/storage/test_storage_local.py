@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mldock.errors import RemoteNotFoundError, StorageError, UnsafeKeyError
+from mldock.storage import parse_uri
 from mldock.storage.base import ObjectInfo
 from mldock.storage.local import LocalRemote
 from mldock.storage.registry import remote_for
@@ -28,7 +29,7 @@ def test_registry_chooses_local_remote_for_file_uris() -> None:
 
 
 def test_list_is_sorted_relative_and_skips_partial_files(source: Path) -> None:
-    assert LocalRemote().list(f"file://{source}") == [
+    assert LocalRemote().list(parse_uri(f"file://{source}")) == [
         ObjectInfo("a/b/deep.bin", 3 * 1024 * 1024 + 7),
         ObjectInfo("top.txt", 3),
     ]
@@ -36,7 +37,9 @@ def test_list_is_sorted_relative_and_skips_partial_files(source: Path) -> None:
 
 def test_download_folder_keeps_structure_bytes_and_reports_progress(source: Path, tmp_path: Path) -> None:
     moved: list[int] = []
-    report = LocalRemote(max_workers=2).download(f"file://{source}", tmp_path / "dest", progress=moved.append)
+    report = LocalRemote(max_workers=2).download(
+        parse_uri(f"file://{source}"), tmp_path / "dest", progress=moved.append
+    )
     assert (report.files, report.bytes, report.keys) == (2, 3 * 1024 * 1024 + 10, ("a/b/deep.bin", "top.txt"))
     assert (tmp_path / "dest" / "a" / "b" / "deep.bin").read_bytes() == (source / "a" / "b" / "deep.bin").read_bytes()
     assert sum(moved) == report.bytes
@@ -44,7 +47,7 @@ def test_download_folder_keeps_structure_bytes_and_reports_progress(source: Path
 
 
 def test_download_single_file(source: Path, tmp_path: Path) -> None:
-    report = LocalRemote().download(f"file://{source}/top.txt", tmp_path / "dest")
+    report = LocalRemote().download(parse_uri(f"file://{source}/top.txt"), tmp_path / "dest")
     assert report.files == 1
     assert (tmp_path / "dest" / "top.txt").read_text() == "top"
 
@@ -53,14 +56,14 @@ def test_download_single_file(source: Path, tmp_path: Path) -> None:
 def test_download_of_missing_or_empty_source_is_not_found(tmp_path: Path, suffix: str) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(RemoteNotFoundError, match=suffix):
-        LocalRemote().download(f"file://{tmp_path}/{suffix}", tmp_path / "dest")
+        LocalRemote().download(parse_uri(f"file://{tmp_path}/{suffix}"), tmp_path / "dest")
 
 
 def test_upload_keeps_structure_and_overwrites(source: Path, tmp_path: Path) -> None:
     target = tmp_path / "bucket" / "out"
     (target).mkdir()
     (target / "top.txt").write_text("old")
-    report = LocalRemote().upload(source, f"file://{target}")
+    report = LocalRemote().upload(source, parse_uri(f"file://{target}"))
     assert report.files == 2
     assert (target / "top.txt").read_text() == "top"
     assert (target / "a" / "b" / "deep.bin").stat().st_size == 3 * 1024 * 1024 + 7
@@ -68,7 +71,7 @@ def test_upload_keeps_structure_and_overwrites(source: Path, tmp_path: Path) -> 
 
 
 def test_upload_needs_the_parent_folder_unless_create_bucket(source: Path, tmp_path: Path) -> None:
-    uri = f"file://{tmp_path}/new-bucket/run"
+    uri = parse_uri(f"file://{tmp_path}/new-bucket/run")
     with pytest.raises(RemoteNotFoundError, match="MLDOCK_CREATE_MISSING_BUCKETS"):
         LocalRemote().upload(source, uri)
     LocalRemote().upload(source, uri, create_bucket=True)
@@ -77,7 +80,7 @@ def test_upload_needs_the_parent_folder_unless_create_bucket(source: Path, tmp_p
 
 def test_upload_of_an_empty_folder_creates_the_prefix(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    report = LocalRemote().upload(tmp_path / "src", f"file://{tmp_path}/out")
+    report = LocalRemote().upload(tmp_path / "src", parse_uri(f"file://{tmp_path}/out"))
     assert (report.files, (tmp_path / "out").is_dir()) == (0, True)
 
 
@@ -87,7 +90,7 @@ def test_upload_of_an_empty_folder_creates_the_prefix(tmp_path: Path) -> None:
 def test_upload_errors(tmp_path: Path, source: Path, problem: str) -> None:
     (tmp_path / "file").write_text("x")
     src = tmp_path / "nope" if problem == "src-missing" else source
-    uri = f"file://{tmp_path}/file" if problem == "target-is-file" else f"file://{tmp_path}/out"
+    uri = parse_uri(f"file://{tmp_path}/file" if problem == "target-is-file" else f"file://{tmp_path}/out")
     with pytest.raises(StorageError):
         LocalRemote().upload(src, uri)
 
@@ -98,7 +101,7 @@ def test_keys_escaping_through_a_symlinked_destination_are_refused(source: Path,
     (tmp_path / "elsewhere").mkdir()
     (dest / "a").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UnsafeKeyError):
-        LocalRemote().download(f"file://{source}", dest)
+        LocalRemote().download(parse_uri(f"file://{source}"), dest)
     assert not list((tmp_path / "elsewhere").iterdir())
 
 
@@ -112,9 +115,9 @@ def test_unreadable_source_is_a_storage_error(source: Path, tmp_path: Path, monk
 
     monkeypatch.setattr(Path, "open", refuse)
     with pytest.raises(StorageError, match=r"top\.txt.*Permission denied"):
-        LocalRemote().download(f"file://{source}", tmp_path / "dest")
+        LocalRemote().download(parse_uri(f"file://{source}"), tmp_path / "dest")
 
 
 def test_other_schemes_are_refused() -> None:
     with pytest.raises(StorageError, match="file:// URIs only"):
-        LocalRemote().list("s3://bucket/x")
+        LocalRemote().list(parse_uri("s3://bucket/x"))
