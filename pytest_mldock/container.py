@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from mldock.contract import DEFAULT_BASE_DIR
+from mldock.runtime.channels import ChannelKind, parse_channels
 from pytest_mldock.report import describe_failure, record
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ class RunnerPool:
 
     def get(self, name: RunnerName) -> Runner:
         if name not in self._runners:
+            # lazy: the plugin loads in every pytest run; the runners (docker-py) only when a test runs a container
             from mldock.runners import get_runner
 
             self._runners[name] = get_runner(name)
@@ -110,12 +113,12 @@ class ContainerResult:
     @functools.cached_property
     def outputs(self) -> dict[str, dict[str, bytes]]:
         """Output channel name -> {key: content} read back from the channel's URI after the run."""
-        return self._read_back(("MLDOCK_OUTPUT_CHANNEL_",))
+        return self._read_back(ChannelKind.OUTPUT)
 
     @functools.cached_property
     def models(self) -> dict[str, dict[str, bytes]]:
         """Output model channel name -> {key: content} read back after the run."""
-        return self._read_back(("MLDOCK_OUTPUT_MODEL_CHANNEL_", "MLDOCK_MODEL_OUTPUT_CHANNEL_"))
+        return self._read_back(ChannelKind.OUTPUT_MODEL)
 
     def describe(self) -> str:
         """Outcome, failure file, log tail and the masked environment (as in assertion messages)."""
@@ -137,13 +140,9 @@ class ContainerResult:
                 describe_failure(f"the {self.task} failure file does not match {match!r}", self.describe())
             )
 
-    def _read_back(self, prefixes: tuple[str, ...]) -> dict[str, dict[str, bytes]]:
-        found: dict[str, dict[str, bytes]] = {}
-        for variable, uri in sorted(self._environment.items()):
-            for prefix in prefixes:
-                if variable.startswith(prefix):
-                    found[variable[len(prefix) :].lower()] = self._storage.read(uri)
-        return found
+    def _read_back(self, kind: ChannelKind) -> dict[str, dict[str, bytes]]:
+        channels = parse_channels(self._environment, DEFAULT_BASE_DIR)
+        return {c.name: self._storage.read(str(c.uri)) for c in channels if c.kind is kind}
 
     def __repr__(self) -> str:
         return f"ContainerResult(task={self.task!r}, exit_code={self.exit_code}, failure={self.failure_reason!r})"
@@ -225,7 +224,7 @@ class MldockContainer:
         env: Mapping[str, str] | None,
         timeout: float | None,
     ) -> RunSpec:
-        from mldock.runners.base import RunSpec
+        from mldock.runners.base import RunSpec  # lazy: see RunnerPool.get
 
         environment = {**self.storage.run_environment(), **(env or {})}
         return RunSpec(

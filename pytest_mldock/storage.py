@@ -11,43 +11,32 @@ Each channel gets its own bucket, `t-<worker>-<hash of the test id>-<n>`, on the
 (started on first use). The channel variables are recorded in `.environment` and given to the container by
 `mldock_container`. Under a production stage nothing is emulated: a channel is the URI the stage's
 environment names, inputs are never written (production data is read, not replaced), outputs go where the
-stage says.
+stage says. Every bucket, seed and read goes through `mldock.project.stage_storage.StageStorage`, the
+service `mldock run` uses, and so through the remotes the container runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
+from mldock.emulators import Emulator
+from mldock.errors import ChannelError, MldockError
+from mldock.project.config import StageConfig
+from mldock.project.stage_storage import Source, StageStorage, stage_channels
+from mldock.runtime.channels import Channel, ChannelKind, channel_variable, check_channel_name
+from mldock.storage import RemoteURI, parse_uri
 from pytest_mldock.emulator_fixtures import EMULATOR_FIXTURES
 from pytest_mldock.naming import bucket_name, worker_id
-from pytest_mldock.objects import ObjectStore, files_of, store_for
 from pytest_mldock.report import note
 from pytest_mldock.state import session_state
-
-if TYPE_CHECKING:
-    from mldock.emulators.base import Emulator
-    from mldock.project.config import StageConfig
-    from mldock.runtime.channels import ChannelKind
 
 __all__ = ["SCHEMES", "MldockStorage", "Source"]
 
 SCHEMES = ("s3", "gs", "az", "file")
 _SCHEME_ALIASES = {"gcs": "gs", "azure": "az", "abs": "az"}
-Source = Path | Mapping[str, bytes | str]
-"""What seeds a channel: a folder (or one file), or a mapping of keys to contents."""
-
-
-@dataclass(frozen=True)
-class _Channel:
-    kind: ChannelKind
-    name: str
-    uri: str
-    variable: str
 
 
 class MldockStorage:
@@ -67,10 +56,11 @@ class MldockStorage:
         self._state = session_state(request.config)
         self.stage = stage
         self._tmp_path = tmp_path
-        self._channels: dict[str, _Channel] = {}
-        self._buckets: list[tuple[str, str]] = []
-        self._stores: dict[str, ObjectStore] = {}
+        self._channels: dict[str, Channel] = {}
+        self._buckets: list[RemoteURI] = []
         self._emulators: dict[str, Emulator] = {}
+        self._staged: tuple[Channel, ...] | None = None
+        self._storage = StageStorage(self._settings_for)
         self.notes: list[str] = []
         """What the helper did that a report reader should know (e.g. seeding skipped in production)."""
 
@@ -78,24 +68,24 @@ class MldockStorage:
 
     def input(self, name: str, source: Source | None = None, *, scheme: str | None = None) -> str:
         """A fresh input channel `name`, seeded from `source`; returns its URI."""
-        return self._channel(_kind("INPUT"), name, source, scheme)
+        return self._channel(ChannelKind.INPUT, name, source, scheme)
 
     def input_model(self, name: str, source: Source | None = None, *, scheme: str | None = None) -> str:
         """A fresh input model channel `name` (downloaded into <base>/model/<name>), seeded from `source`."""
-        return self._channel(_kind("INPUT_MODEL"), name, source, scheme)
+        return self._channel(ChannelKind.INPUT_MODEL, name, source, scheme)
 
     def output(self, name: str, *, scheme: str | None = None) -> str:
         """A fresh, empty output channel `name`; returns its URI."""
-        return self._channel(_kind("OUTPUT"), name, None, scheme)
+        return self._channel(ChannelKind.OUTPUT, name, None, scheme)
 
     def output_model(self, name: str, *, scheme: str | None = None) -> str:
         """A fresh, empty output model channel `name` (uploaded from <base>/model/<name>)."""
-        return self._channel(_kind("OUTPUT_MODEL"), name, None, scheme)
+        return self._channel(ChannelKind.OUTPUT_MODEL, name, None, scheme)
 
     @property
     def environment(self) -> dict[str, str]:
         """The channel variables recorded so far (full `MLDOCK_..._CHANNEL_<NAME>` names)."""
-        return {channel.variable: channel.uri for channel in self._channels.values()}
+        return {variable: str(channel.uri) for variable, channel in self._channels.items()}
 
     @property
     def emulators(self) -> list[Emulator]:
@@ -105,28 +95,23 @@ class MldockStorage:
     def uri(self, variable: str) -> str | None:
         """The URI recorded for a channel variable, or None."""
         channel = self._channels.get(variable)
-        return channel.uri if channel else None
+        return str(channel.uri) if channel else None
 
     # -- data -------------------------------------------------------------------------------------------
 
     def write(self, uri: str, source: Source) -> None:
         """Upload `source` below `uri` (emulated storage or `file://` only; refused under a production stage)."""
-        from mldock.storage import parse_uri
-
-        parsed = parse_uri(uri)
+        parsed = self._parse(uri)
         if self.stage.production and parsed.scheme != "file":
             pytest.fail(
                 f"mldock_storage: refusing to write into {uri} under production stage {self.stage.name!r}",
                 pytrace=False,
             )
-        self._store(parsed.scheme).write(parsed, files_of(source))
+        self._storage.seed(parsed, source)
 
     def read(self, uri: str) -> dict[str, bytes]:
         """Every object below `uri`, keyed by its path relative to `uri` ({} when there is none)."""
-        from mldock.storage import parse_uri
-
-        parsed = parse_uri(uri)
-        return self._store(parsed.scheme).read(parsed)
+        return self._storage.read(self._parse(uri))
 
     # -- run environment --------------------------------------------------------------------------------
 
@@ -135,24 +120,17 @@ class MldockStorage:
         the ones recorded here (which win). Kept as the stage says: every channel of a production stage, and
         `file://` inputs without a seed folder (local data is read in place; outputs always go to the test's).
         """
-        from mldock.errors import ChannelError
-        from mldock.runtime.channels import channel_variable, parse_channels
-
-        try:
-            staged = parse_channels(self.stage.environment, Path("/"))
-        except ChannelError as exc:
-            pytest.fail(f"mldock.json stage {self.stage.name!r}: {exc}", pytrace=False)
         environment: dict[str, str] = {}
-        for channel in staged:
+        for channel in self._stage_channels():
             variable = channel_variable(channel.kind, channel.name)
             if variable in self._channels:
                 continue
             if self.stage.production:
-                environment[channel.variable] = channel.uri
+                environment[channel.variable] = str(channel.uri)
                 continue
             seed = self.stage.seed.get(channel.name) if channel.kind.is_input else None
-            if channel.kind.is_input and not seed and channel.uri.startswith("file:"):
-                environment[channel.variable] = channel.uri  # local data is read where it is, never written
+            if channel.kind.is_input and not seed and channel.uri.scheme == "file":
+                environment[channel.variable] = str(channel.uri)  # local data is read where it is, never written
                 continue
             source: Source | None = self._state.project().root / seed if seed else None
             self._channel(channel.kind, channel.name, source, None)
@@ -161,90 +139,91 @@ class MldockStorage:
 
     # -- internals --------------------------------------------------------------------------------------
 
-    def _channel(self, kind: ChannelKind, name: str, source: Source | None, scheme: str | None) -> str:
-        from mldock.errors import ChannelError
-        from mldock.runtime.channels import channel_variable, parse_channels
-
-        variable = channel_variable(kind, name)
+    def _parse(self, uri: str) -> RemoteURI:
         try:
-            parse_channels({variable: "file:///check"}, Path("/"))
+            return parse_uri(uri)
+        except MldockError as exc:
+            raise ValueError(f"mldock_storage: {exc}") from None
+
+    def _stage_channels(self) -> tuple[Channel, ...]:
+        """The stage's channels, parsed once (a bad variable fails the test with the stage named)."""
+        if self._staged is None:
+            try:
+                self._staged = stage_channels(self.stage)
+            except ChannelError as exc:
+                pytest.fail(f"mldock.json stage {self.stage.name!r}: {exc}", pytrace=False)
+        return self._staged
+
+    def _staged_channel(self, kind: ChannelKind, name: str) -> Channel | None:
+        return next((c for c in self._stage_channels() if c.kind is kind and c.name == name), None)
+
+    def _channel(self, kind: ChannelKind, name: str, source: Source | None, scheme: str | None) -> str:
+        try:
+            check_channel_name(kind, name)
         except ChannelError as exc:
             raise ValueError(f"mldock_storage: {exc}") from None
+        variable = channel_variable(kind, name)
         if self.stage.production:
             uri = self._production_uri(kind, name, variable, source)
         else:
             uri = self._fresh_uri(kind, name, self._scheme(kind, name, scheme))
             if source is not None:
-                self.write(uri, source)
-        self._channels[variable] = _Channel(kind, name, uri, variable)
-        return uri
+                self._storage.seed(uri, source)
+        self._channels[variable] = Channel(kind, name, uri, kind.folder(Path("/"), name), variable)
+        return str(uri)
 
-    def _production_uri(self, kind: ChannelKind, name: str, variable: str, source: Source | None) -> str:
-        from mldock.runtime.channels import parse_channels
-
-        for channel in parse_channels(self.stage.environment, Path("/")):
-            if channel.kind is kind and channel.name == name:
-                if source is not None:
-                    message = (
-                        f"{variable}: production stage {self.stage.name!r}: seeding skipped, "
-                        f"the test reads the real {channel.uri}"
-                    )
-                    self.notes.append(message)
-                    note(self._request.node, message)
-                return channel.uri
-        pytest.fail(
-            f"mldock_storage: production stage {self.stage.name!r} names no {variable}; add "
-            f'"{variable.removeprefix("MLDOCK_")}": "<uri>" to stages.{self.stage.name}.environment in mldock.json',
-            pytrace=False,
-        )
+    def _production_uri(self, kind: ChannelKind, name: str, variable: str, source: Source | None) -> RemoteURI:
+        channel = self._staged_channel(kind, name)
+        if channel is None:
+            pytest.fail(
+                f"mldock_storage: production stage {self.stage.name!r} names no {variable}; add "
+                f'"{variable.removeprefix("MLDOCK_")}": "<uri>" to stages.{self.stage.name}.environment in '
+                "mldock.json",
+                pytrace=False,
+            )
+        if source is not None:
+            message = (
+                f"{variable}: production stage {self.stage.name!r}: seeding skipped, "
+                f"the test reads the real {channel.uri}"
+            )
+            self.notes.append(message)
+            note(self._request.node, message)
+        return channel.uri
 
     def _scheme(self, kind: ChannelKind, name: str, scheme: str | None) -> str:
-        from mldock.storage import parse_uri
-
         if scheme is not None:
             chosen = _SCHEME_ALIASES.get(scheme, scheme)
             if chosen not in SCHEMES:
                 raise ValueError(f"mldock_storage: scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
             return chosen
-        from mldock.runtime.channels import parse_channels
+        channel = self._staged_channel(kind, name)
+        return channel.uri.scheme if channel is not None else "file"
 
-        for channel in parse_channels(self.stage.environment, Path("/")):
-            if channel.kind is kind and channel.name == name:
-                return parse_uri(channel.uri).scheme
-        return "file"
-
-    def _fresh_uri(self, kind: ChannelKind, name: str, scheme: str) -> str:
+    def _fresh_uri(self, kind: ChannelKind, name: str, scheme: str) -> RemoteURI:
         nodeid = self._request.node.nodeid
         bucket = bucket_name(nodeid, worker=worker_id(), n=self._state.next_bucket_number(nodeid))
         if scheme == "file":
             folder = self._tmp_path / "mldock-storage" / bucket / name
             if not kind.is_input:
                 folder.mkdir(parents=True)
-            return folder.as_uri()
-        store = self._store(scheme)
-        store.create_bucket(bucket)
-        self._buckets.append((scheme, bucket))
-        return f"{scheme}://{bucket}/{name}"
+            return parse_uri(folder.as_uri())
+        uri = parse_uri(f"{scheme}://{bucket}/{name}")
+        self._storage.create_bucket(uri)
+        self._buckets.append(uri)
+        return uri
 
-    def _store(self, scheme: str) -> ObjectStore:
-        if scheme not in self._stores:
-            emulator = None
-            if scheme != "file" and not self.stage.production:
-                emulator = self._request.getfixturevalue(EMULATOR_FIXTURES[scheme])
-                self._emulators[scheme] = emulator
-            self._stores[scheme] = store_for(scheme, emulator)
-        return self._stores[scheme]
+    def _settings_for(self, scheme: str) -> Mapping[str, str] | None:
+        """The emulator's variables for `scheme` (starting it on first use); None for real storage or files."""
+        if scheme == "file" or self.stage.production:
+            return None
+        emulator: Emulator = self._request.getfixturevalue(EMULATOR_FIXTURES[scheme])
+        self._emulators[scheme] = emulator
+        return emulator.env()
 
     def close(self) -> None:
         """Delete the buckets this test created (kept with --mldock-keep)."""
         if self._state.settings.keep:
             return
-        for scheme, bucket in self._buckets:
-            self._stores[scheme].delete_bucket(bucket)
+        for uri in self._buckets:
+            self._storage.delete_bucket(uri)
         self._buckets.clear()
-
-
-def _kind(name: str) -> ChannelKind:
-    from mldock.runtime.channels import ChannelKind
-
-    return ChannelKind[name]

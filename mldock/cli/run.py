@@ -33,13 +33,17 @@ from mldock.cli.common import (
     runner_option,
     stage_option,
 )
+from mldock.cli.progress import TransferProgress, build_progress
+from mldock.cli.stage import download_outputs, stage_storage, upload_seeds
 from mldock.errors import UserError
+from mldock.image import build_image
+from mldock.project.config import ProjectConfig
+from mldock.project.stage_storage import plan_seeds, stage_channels
+from mldock.runners import get_runner
+from mldock.runners.base import Runner, RunSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from mldock.project.config import ProjectConfig
-    from mldock.runners.base import Runner
 
 __all__ = ["build_for_runner", "make_runner", "run_group", "task_options"]
 
@@ -124,10 +128,6 @@ def train_command(
     In a non-production stage the storage the stage names is emulated locally and seeded from the stage's
     `seed` folders; a production stage talks to the real storage it names (no emulator, no seeding).
     """
-    from mldock.cli.progress import TransferProgress
-    from mldock.cli.stage import download_outputs, emulated_storage, plan_seeds, stage_channels, upload_seeds
-    from mldock.runners.base import RunSpec
-
     config = load(project)
     stage_config = config.stage(stage)
     params = parse_hyperparameters(hyperparameters)
@@ -140,24 +140,29 @@ def train_command(
     dest = Path(output) if output else Path(".mldock", "runs", f"{stage}-{datetime.now():%Y%m%d-%H%M%S}")
     console = err()
     show = not as_json
-
     build_for_runner(config, runner, console, enabled=show)
     task_runner = make_runner(runner, console, quiet=quiet or as_json)
-    spec_args: dict[str, Any] = {"environment": extra_env, "hyperparameters": params, "timeout": timeout}
     started = time.monotonic()
-    with TransferProgress(console, enabled=show) as bars:
+    with TransferProgress(console, enabled=show) as bars, stage_storage(
+        stage_config, channels, host=emulator_host
+    ) as (storage, emulators):
         if stage_config.production:
-            seeded: list[dict[str, Any]] = []
             console.print(f"stage {stage!r} is production: using the real storage it names, no emulators")
-            result = task_runner.run(RunSpec(config, stage_config, "train", **spec_args))
-            fetched: dict[str, dict[str, Any]] = {}
-        else:
-            with emulated_storage(channels, host=emulator_host) as emulators:
-                if emulators and show:
-                    console.print("emulators: " + ", ".join(f"{e.name} {e.endpoint_url}" for e in emulators))
-                seeded = upload_seeds(planned, bars)
-                result = task_runner.run(RunSpec(config, stage_config, "train", emulators=emulators, **spec_args))
-                fetched = download_outputs(channels, dest, bars)
+        elif emulators and show:
+            console.print("emulators: " + ", ".join(f"{e.name} {e.endpoint_url}" for e in emulators))
+        seeded = upload_seeds(storage, planned, bars)
+        spec = RunSpec(
+            config,
+            stage_config,
+            "train",
+            environment=extra_env,
+            hyperparameters=params,
+            emulators=emulators,
+            timeout=timeout,
+        )
+        result = task_runner.run(spec)
+        # production outputs stay where the stage put them: nothing is copied back from real storage
+        fetched = {} if stage_config.production else download_outputs(storage, channels, dest, bars)
     exit_code = result.exit_code if not (result.timed_out and result.exit_code == 0) else EXIT_TIMED_OUT
     summary = {
         "project": config.name,
@@ -205,8 +210,6 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def make_runner(name: str, console: Console, *, quiet: bool) -> Runner:
     """The runner `name`, streaming the task's output to `console` unless `quiet`."""
-    from mldock.runners import get_runner
-
     if quiet:
         return get_runner(name)
 
@@ -220,9 +223,6 @@ def build_for_runner(config: ProjectConfig, runner: str, console: Console, *, en
     """Build (or find cached) the project's image before a docker run, with a progress display."""
     if runner != "docker":
         return
-    from mldock.cli.progress import build_progress
-    from mldock.image import build_image
-
     with build_progress(console, f"image {config.name}", enabled=enabled) as on_line:
         built = build_image(config, progress=on_line)
     if enabled:

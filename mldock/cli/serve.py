@@ -1,8 +1,8 @@
 """`mldock serve` (a serving task for a stage, on a fixed local port) and `mldock predict` (POST a payload).
 
-    $ mldock serve --stage dev --seed model=.mldock/runs/dev-20250101-120000/model/model &
-    $ mldock predict --payload payload.json
-    $ mldock predict --payload rows.csv --accept text/csv
+$ mldock serve --stage dev --seed model=.mldock/runs/dev-20250101-120000/model/model &
+$ mldock predict --payload payload.json
+$ mldock predict --payload rows.csv --accept text/csv
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import threading
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,13 +29,19 @@ from mldock.cli.common import (
     parse_hyperparameters,
     parse_seeds,
 )
+from mldock.cli.progress import TransferProgress
+from mldock.cli.proxy import forwarding
 from mldock.cli.run import build_for_runner, make_runner, task_options
+from mldock.cli.stage import stage_storage, upload_seeds
+from mldock.contract import DEFAULT_PREDICT_ROUTE, DEFAULT_SERVE_PORT
 from mldock.errors import RunnerError, UserError
+from mldock.project.stage_storage import plan_seeds, stage_channels
+from mldock.runners.base import RunSpec
 from mldock.runtime.channels import Channel, ChannelKind, channel_variable
 
 __all__ = ["DEFAULT_URL", "predict_command", "serve_command"]
 
-DEFAULT_URL = "http://127.0.0.1:8080/invocations"
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_SERVE_PORT}{DEFAULT_PREDICT_ROUTE}"
 _CONTENT_TYPES = {
     ".json": "application/json",
     ".csv": "text/csv",
@@ -45,7 +52,13 @@ _CONTENT_TYPES = {
 
 @click.command("serve")
 @task_options
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Local port to answer on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_SERVE_PORT,
+    show_default=True,
+    help="Local port to answer on.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Local address to answer on.")
 @click.option(
     "--model",
@@ -74,13 +87,6 @@ def serve_command(
     In a non-production stage the storage is emulated and seeded as for `mldock run train`; pass
     `--seed model=DIR` to serve a model trained earlier (e.g. `.mldock/runs/<run>/model/<channel>`).
     """
-    from contextlib import ExitStack
-
-    from mldock.cli.progress import TransferProgress
-    from mldock.cli.proxy import forwarding
-    from mldock.cli.stage import emulated_storage, plan_seeds, stage_channels, upload_seeds
-    from mldock.runners.base import RunSpec
-
     config = load(project)
     stage_config = config.stage(stage)
     params = parse_hyperparameters(hyperparameters)
@@ -100,11 +106,9 @@ def serve_command(
         stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt))
         forwarder = stack.enter_context(forwarding(host, port))  # listen first: a taken port fails early
         build_for_runner(config, runner, console, enabled=True)
-        emulators: list[Any] = []
-        if not stage_config.production:
-            emulators = stack.enter_context(emulated_storage(channels, host=emulator_host))
-            with TransferProgress(console) as bars:
-                upload_seeds(planned, bars)
+        storage, emulators = stack.enter_context(stage_storage(stage_config, channels, host=emulator_host))
+        with TransferProgress(console) as bars:
+            upload_seeds(storage, planned, bars)
         task_runner = make_runner(runner, console, quiet=quiet)
         spec = RunSpec(
             config, stage_config, "serve", environment=extra_env, hyperparameters=params, emulators=emulators
@@ -129,7 +133,7 @@ def model_channel(channels: tuple[Channel, ...]) -> tuple[str, dict[str, str]]:
     if len(inputs) == 1:
         return inputs[0].name, {}
     if not inputs and len(outputs) == 1:
-        return outputs[0].name, {channel_variable(ChannelKind.INPUT_MODEL, outputs[0].name): outputs[0].uri}
+        return outputs[0].name, {channel_variable(ChannelKind.INPUT_MODEL, outputs[0].name): str(outputs[0].uri)}
     raise UserError(
         "--model needs a stage with exactly one input model channel (or one output model channel); "
         "use --seed CHANNEL=DIR to choose"

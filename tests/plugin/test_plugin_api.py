@@ -14,7 +14,6 @@ MODULES = [
     "pytest_mldock.emulator_fixtures",
     "pytest_mldock.fixtures",
     "pytest_mldock.naming",
-    "pytest_mldock.objects",
     "pytest_mldock.options",
     "pytest_mldock.plugin",
     "pytest_mldock.report",
