@@ -14,7 +14,6 @@ Lookup order for the `azurite-blob` executable: `$MLDOCK_AZURITE_BIN`, then
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -22,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mldock.contract import cache_dir
 from mldock.emulators._managed import ProcessEmulator
 from mldock.emulators._process import EmulatorProcess
 from mldock.errors import EmulatorNotInstalledError
@@ -40,7 +40,6 @@ __all__ = [
 
 AZURITE_VERSION = "3.35.0"
 BINARY_VARIABLE = "MLDOCK_AZURITE_BIN"
-CACHE_VARIABLE = "MLDOCK_CACHE_DIR"
 INSTALL_HINT = (
     f"install it with: python -m mldock.emulators.install_azurite (or scripts/install-azurite.sh; needs node >= 18 "
     f"and npm), or put azurite-blob {AZURITE_VERSION} on PATH, or point {BINARY_VARIABLE} at it"
@@ -50,8 +49,7 @@ INSTALL_HINT = (
 def azurite_prefix(environ: Mapping[str, str] | None = None, version: str = AZURITE_VERSION) -> Path:
     """The npm prefix the pinned Azurite is installed into."""
     env = os.environ if environ is None else environ
-    cache = env.get(CACHE_VARIABLE) or str(Path.home() / ".cache" / "mldock")
-    return Path(cache).expanduser() / f"azurite-{version}"
+    return cache_dir(env) / f"azurite-{version}"
 
 
 def find_azurite(environ: Mapping[str, str] | None = None) -> Path:
@@ -120,29 +118,3 @@ class AzureBlobEmulator(ProcessEmulator):
         from azure.storage.blob import BlobServiceClient
 
         return BlobServiceClient.from_connection_string(self.connection_string())
-
-    def create_bucket(self, name: str) -> None:
-        """Create blob container `name` (no error if it exists)."""
-        from azure.core.exceptions import ResourceExistsError
-
-        self._require_running()
-        with contextlib.suppress(ResourceExistsError):
-            self.client().create_container(name)
-
-    def delete_bucket(self, name: str) -> None:
-        """Delete blob container `name` with its blobs (no error if it does not exist)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        self._require_running()
-        with contextlib.suppress(ResourceNotFoundError):
-            self.client().delete_container(name)
-
-    def reset(self) -> None:
-        """Delete every container and blob."""
-        for name in self.bucket_names():
-            self.delete_bucket(name)
-
-    def bucket_names(self) -> list[str]:
-        """The containers the emulator holds now."""
-        self._require_running()
-        return sorted(container.name for container in self.client().list_containers())

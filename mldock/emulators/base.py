@@ -1,7 +1,8 @@
 """The protocol every emulator implements, and the one polling helper they share.
 
 with S3Emulator() as s3:
-    boto3.client("s3", **s3.client_kwargs())   # or os.environ.update(s3.env())
+    s3.create_bucket("data")                    # through mldock's own remote, built from s3.env()
+    boto3.client("s3", **s3.client_kwargs())   # or subprocess.run(..., env={**os.environ, **s3.env()})
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from mldock.errors import EmulatorError, EmulatorTimeoutError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from mldock.storage import Remote
 
 __all__ = ["Emulator", "wait_until"]
 
@@ -48,7 +51,15 @@ class Emulator(Protocol):
         """The SDK's standard variables pointing at this emulator (with `host` in place of 127.0.0.1)."""
         ...
 
+    def remote(self) -> Remote:
+        """mldock's storage remote for this emulator (what the plugin and the CLI use for its buckets)."""
+        ...
+
     def create_bucket(self, name: str) -> None: ...
+
+    def delete_bucket(self, name: str) -> None: ...
+
+    def bucket_names(self) -> list[str]: ...
 
     def reset(self) -> None:
         """Delete every bucket/container and object."""

@@ -6,27 +6,22 @@
 
 fake-gcs-server must know its own public address (resumable uploads are answered with a `Location` built
 from it), so it cannot bind port 0: a port is picked and the start is retried with a fresh one when another
-process took it first. Bucket administration uses the JSON API over urllib: no SDK needed.
+process took it first.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import platform
 import re
 import shutil
 import stat
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from mldock.emulators._managed import ProcessEmulator
 from mldock.emulators._process import EmulatorProcess, pick_port
-from mldock.errors import EmulatorError, EmulatorNotInstalledError
+from mldock.errors import EmulatorNotInstalledError
 
 __all__ = ["FAKE_GCS_SERVER_VERSION", "FAKE_GCS_SERVER_WRAPPER_VERSION", "GCSEmulator", "find_fake_gcs_server"]
 
@@ -126,55 +121,3 @@ class GCSEmulator(ProcessEmulator):
     def env(self, host: str | None = None) -> dict[str, str]:
         """STORAGE_EMULATOR_HOST and a dummy GOOGLE_CLOUD_PROJECT, with `host` in place of 127.0.0.1."""
         return {"STORAGE_EMULATOR_HOST": self.url_for(host), "GOOGLE_CLOUD_PROJECT": DUMMY_PROJECT}
-
-    def create_bucket(self, name: str) -> None:
-        """Create bucket `name` (no error if it exists)."""
-        self._require_running()
-        body = json.dumps({"name": name}).encode()
-        try:
-            self._call("POST", f"/storage/v1/b?project={DUMMY_PROJECT}", body)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 409:
-                raise EmulatorError(f"fake-gcs-server refused bucket {name!r}: HTTP {exc.code}") from exc
-
-    def delete_bucket(self, name: str) -> None:
-        """Delete bucket `name` and every object in it (no error if it does not exist)."""
-        self._require_running()
-        bucket = urllib.parse.quote(name, safe="")
-        try:
-            for obj in self._paged(f"/storage/v1/b/{bucket}/o"):
-                self._call("DELETE", f"/storage/v1/b/{bucket}/o/{urllib.parse.quote(obj['name'], safe='')}")
-            self._call("DELETE", f"/storage/v1/b/{bucket}")
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise EmulatorError(f"fake-gcs-server could not delete {name!r}: HTTP {exc.code}") from exc
-
-    def reset(self) -> None:
-        """Delete every bucket and object."""
-        for name in self.bucket_names():
-            self.delete_bucket(name)
-
-    def bucket_names(self) -> list[str]:
-        """The buckets the emulator holds now."""
-        self._require_running()
-        return sorted(item["name"] for item in self._paged(f"/storage/v1/b?project={DUMMY_PROJECT}"))
-
-    def _paged(self, path: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            sep = "&" if "?" in path else "?"
-            page = self._call("GET", path + (f"{sep}pageToken={urllib.parse.quote(token)}" if token else ""))
-            items.extend(page.get("items", []))
-            token = page.get("nextPageToken", "")
-            if not token:
-                return items
-
-    def _call(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(self.endpoint_url + path, data=body, method=method)
-        if body is not None:
-            request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        result = json.loads(raw) if raw.strip() else {}
-        return result if isinstance(result, dict) else {}

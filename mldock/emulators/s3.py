@@ -11,7 +11,6 @@ emulators in one test session do not share buckets, and transfers are not slowed
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import re
@@ -87,35 +86,10 @@ class S3Emulator(ProcessEmulator):
 
         return boto3.client("s3", **self.client_kwargs())
 
-    def create_bucket(self, name: str) -> None:
-        """Create bucket `name` (no error if this emulator already has it)."""
-        self._require_running()
-        client = self.client()
-        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-            client.create_bucket(Bucket=name)
-
-    def delete_bucket(self, name: str) -> None:
-        """Delete bucket `name` and every object in it (no error if it does not exist)."""
-        self._require_running()
-        client = self.client()
-        try:
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-                keys: list[Any] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-                if keys:
-                    client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-            client.delete_bucket(Bucket=name)
-        except client.exceptions.NoSuchBucket:
-            pass
-
     def reset(self) -> None:
-        """Forget every bucket and object (moto's reset API)."""
+        """Forget every bucket and object (moto's own reset API: one request)."""
         self._require_running()
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=30) as response:
             if response.status != 200:
                 raise EmulatorError(f"moto reset answered HTTP {response.status}", log_tail=self.logs())
-
-    def bucket_names(self) -> list[str]:
-        """The buckets the emulator holds now."""
-        self._require_running()
-        return sorted(bucket["Name"] for bucket in self.client().list_buckets().get("Buckets", []))

@@ -257,6 +257,10 @@ class AzureRemote(BlobRemote):
         with contextlib.suppress(ResourceExistsError):  # created meanwhile by a parallel upload
             self.client.create_container(bucket)
 
+    def _list_buckets(self) -> Iterator[str]:
+        for found in self.client.list_containers():
+            yield found.name
+
     def _delete_bucket(self, bucket: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -17,6 +17,7 @@ folder itself (`file:///srv/buckets/data`: the folder is the bucket).
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -105,6 +106,11 @@ class Remote(Protocol):
 
     def delete_bucket(self, bucket: RemoteURI) -> None:
         """Delete every object in the bucket `bucket`, then the bucket; no error when it does not exist."""
+        ...
+
+    def list_buckets(self) -> builtins.list[str]:
+        """The names of the buckets (containers) the account holds, sorted (for `file:`, none: folders are not
+        enumerated)."""
         ...
 
 

@@ -168,6 +168,10 @@ class BlobRemote:
         """Delete every object in `bucket` (all pages), then `bucket`; nothing when it does not exist."""
         raise NotImplementedError
 
+    def _list_buckets(self) -> Iterator[str]:
+        """Every bucket name of the account (all pages)."""
+        raise NotImplementedError
+
     def _verify(self, item: Listed, handle: IO[bytes], uri: str) -> None:
         """Called on the flushed temporary file before its rename; checks the size (subclasses add more)."""
         written = os.fstat(handle.fileno()).st_size
@@ -252,6 +256,11 @@ class BlobRemote:
         name = self._bucket_name(bucket)
         with storage_errors("delete", str(bucket)):
             self._delete_bucket(name)
+
+    def list_buckets(self) -> builtins.list[str]:
+        """The names of the account's buckets (containers), sorted."""
+        with storage_errors("list buckets of", f"{self.scheme}://"):
+            return sorted(self._list_buckets())
 
     # -- internals -----------------------------------------------------------------------------------------
 

@@ -232,6 +232,10 @@ class GCSRemote(BlobRemote):
     def _create_bucket(self, bucket: str) -> None:
         self.client.create_bucket(bucket, retry=request_retry(), timeout=TIMEOUT)
 
+    def _list_buckets(self) -> Iterator[str]:
+        for found in self.client.list_buckets(retry=request_retry(), timeout=TIMEOUT):
+            yield found.name
+
     def _delete_bucket(self, bucket: str) -> None:
         from google.api_core.exceptions import NotFound
 

@@ -19,6 +19,7 @@ Semantics, mirroring the cloud remotes:
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import threading
@@ -109,6 +110,10 @@ class LocalRemote:
     def create_bucket(self, bucket: RemoteURI) -> None:
         """Make the folder `bucket` and its parents; no error when it exists."""
         _mkdir(_path_of(bucket), bucket)
+
+    def list_buckets(self) -> builtins.list[str]:
+        """None: a filesystem has no account whose buckets could be listed (a bucket is any folder)."""
+        return []
 
     def delete_bucket(self, bucket: RemoteURI) -> None:
         """Remove the folder `bucket` and everything below it; nothing when it is missing."""

@@ -206,6 +206,11 @@ class S3Remote(BlobRemote):
         else:
             self.client.create_bucket(Bucket=bucket)
 
+    def _list_buckets(self) -> Iterator[str]:
+        for page in self.client.get_paginator("list_buckets").paginate():
+            for found in page.get("Buckets", []):
+                yield found["Name"]
+
     def _delete_bucket(self, bucket: str) -> None:
         client = self.client
         try:
