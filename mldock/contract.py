@@ -55,6 +55,7 @@ __all__ = [
     "HYPERPARAMETERS",
     "HYPERPARAMETERS_FILE",
     "IMAGE_PROJECT_DIR",
+    "IMPLICIT_STAGES",
     "LOG_LEVEL",
     "MAX_STAGE_LENGTH",
     "PREFIX",
@@ -129,6 +130,8 @@ DEFAULT_PREDICT_ROUTE: Final = "/invocations"
 # -- rules ------------------------------------------------------------------------------------------------
 TRUTHY_VALUES: Final = frozenset({"1", "true", "yes", "on"})
 MAX_STAGE_LENGTH: Final = 63
+IMPLICIT_STAGES: Final = ("dev", "test")
+"""Stages every project has, empty unless `mldock.json` says more."""
 STAGE_NAME_PATTERN: Final = "^[a-z][a-z0-9_-]{0,62}$"  # also valid in JSON Schema
 STAGE_NAME_RULE: Final = "lower-case letters, digits, '_' or '-', starting with a letter, at most 63 characters"
 _STAGE_NAME = re.compile(STAGE_NAME_PATTERN)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 from pytest_mldock.naming import worker_id
 from pytest_mldock.state import KeptEmulator, session_state
 
@@ -107,6 +108,7 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
 def mldock_emulator_network(pytestconfig: pytest.Config) -> Iterator[str]:
     """With --mldock-emulators=container: the one engine network this worker's emulator containers share
     (a task container of the docker runner joins it to reach them by alias)."""
+    # lazy: docker-py loads only when a session runs emulator containers (the plugin loads in every pytest run)
     from mldock.emulators.containers import create_network
     from mldock.engine import ResourceTracker, connect
 
@@ -136,7 +138,11 @@ def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
 
 def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
     if mode == "container":
-        from mldock.emulators.containers import AzuriteContainer, GCSEmulatorContainer, S3EmulatorContainer
+        from mldock.emulators.containers import (  # lazy: docker-py, see mldock_emulator_network
+            AzuriteContainer,
+            GCSEmulatorContainer,
+            S3EmulatorContainer,
+        )
 
         containers: dict[str, type[S3EmulatorContainer | GCSEmulatorContainer | AzuriteContainer]] = {
             "s3": S3EmulatorContainer,

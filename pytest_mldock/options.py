@@ -11,13 +11,14 @@ A command-line option wins over its ini key, which wins over the default. Bad va
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 import pytest
+
+from mldock.contract import IMPLICIT_STAGES, is_stage_name, is_truthy
 
 if TYPE_CHECKING:
     from mldock.project.config import ProjectConfig
@@ -56,8 +57,6 @@ MARKER_DOC = (
     "for this test. The closest marker wins (function over class over module)."
 )
 
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
@@ -129,7 +128,7 @@ def read_settings(config: pytest.Config) -> Settings:
     runner = _choice(config, "mldock_runner", RUNNERS, DEFAULT_RUNNER)
     emulators = _choice(config, "mldock_emulators", EMULATOR_MODES, DEFAULT_EMULATORS)
     stage = _value(config, "mldock_stage")[0] or DEFAULT_STAGE
-    if not _STAGE_NAME.match(stage):
+    if not is_stage_name(stage):
         raise pytest.UsageError(
             f"--mldock-stage / mldock_stage: {stage!r} is not a stage name (lower-case letters, digits, '_' "
             "or '-', starting with a letter)"
@@ -149,9 +148,9 @@ def read_settings(config: pytest.Config) -> Settings:
 
 def check_stage(settings: Settings, project: ProjectConfig) -> None:
     """Raise pytest.UsageError when the project has no stage called `settings.stage`, listing the stages."""
-    if settings.stage in project.stages or settings.stage in ("dev", "test"):
+    if settings.stage in project.stages or settings.stage in IMPLICIT_STAGES:
         return
-    allowed = ", ".join(sorted({*project.stages, "dev", "test"}))
+    allowed = ", ".join(sorted({*project.stages, *IMPLICIT_STAGES}))
     raise pytest.UsageError(
         f"--mldock-stage / mldock_stage: {project.config_file} has no stage {settings.stage!r}; "
         f"allowed: {allowed}"
@@ -193,7 +192,7 @@ def for_item(settings: Settings, item: pytest.Item) -> Settings:
 def _marker_stages(item: pytest.Item, value: object) -> tuple[str, ...]:
     names: Iterable[object] = (value,) if isinstance(value, str) else value if isinstance(value, (list, tuple)) else ()
     result = tuple(str(n) for n in names)
-    if not result or any(not isinstance(n, str) or not _STAGE_NAME.match(n) for n in names):
+    if not result or any(not isinstance(n, str) or not is_stage_name(n) for n in names):
         raise pytest.UsageError(
             f"{item.nodeid}: @pytest.mark.mldock(stage={value!r}) must be a stage name or a list of stage names"
         )
@@ -224,7 +223,7 @@ def _keep(config: pytest.Config) -> bool:
         return True
     raw = config.getini("mldock_keep")
     text = (raw if isinstance(raw, str) else "").strip().lower()
-    if text in _TRUE:
+    if is_truthy(text):
         return True
     if text in _FALSE:
         return False

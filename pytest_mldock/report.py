@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from mldock.runtime.redact import redact_text
+
 __all__ = ["RUNS_KEY", "RunLog", "attach_sections", "describe_failure", "note", "record"]
 
 _MAX_SECTION_LINES = 400
@@ -39,7 +41,6 @@ RUNS_KEY = pytest.StashKey[_Runs]()
 
 def record(item: pytest.Item, title: str, logs: str, environ: Mapping[str, str] | None = None) -> None:
     """Remember `logs` of a run of `item` (secrets of `environ` masked) for its report."""
-    from mldock.runtime.redact import redact_text
 
     text = redact_text(logs, environ) if environ else logs
     runs = item.stash.setdefault(RUNS_KEY, _Runs())

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mldock.errors import ConfigError
+from mldock.project.config import CONFIG_FILE, load_project
 from pytest_mldock.options import Settings, check_stage
 
 if TYPE_CHECKING:
@@ -77,8 +79,6 @@ def session_state(config: pytest.Config) -> PluginState:
 
 def load_session_project(settings: Settings, *, in_test: bool) -> ProjectConfig:
     """Load and check the project of `settings`: fails the test (`in_test`) or raises pytest.UsageError."""
-    from mldock.errors import ConfigError
-    from mldock.project.config import CONFIG_FILE, load_project
 
     def report(message: str) -> None:
         if in_test:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import click
 
 from mldock.cli.common import emit_json, err, json_option, load, out, project_option
+from mldock.cli.progress import build_progress
+from mldock.image import build_image
+from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 
 __all__ = ["base_image_command", "build_command"]
 
@@ -21,8 +24,6 @@ __all__ = ["base_image_command", "build_command"]
 def build_command(project: str, force: bool, as_json: bool) -> None:
     """Build the project's image: its folder as context, requirements from a host wheelhouse (offline),
     a tag carrying the content hash (an unchanged project is never rebuilt)."""
-    from mldock.cli.progress import build_progress
-    from mldock.image import build_image
 
     config = load(project)
     with build_progress(err(), f"image {config.name}", enabled=not as_json) as on_line:
@@ -48,8 +49,6 @@ def build_command(project: str, force: bool, as_json: bool) -> None:
 @json_option
 def base_image_command(tag: str | None, force: bool, as_json: bool) -> None:
     """Make a Python base image on this machine (debootstrap + import; no registry needed). Needs root."""
-    from mldock.cli.progress import build_progress
-    from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 
     wanted = tag or LOCAL_BASE_IMAGE
     with build_progress(err(), f"base image {wanted}", enabled=not as_json, echo_all=True) as on_line:

@@ -1,11 +1,11 @@
 """What the commands share: the --project/--stage/--json options, `key=value` arguments, output helpers.
 
-    @click.command()
-    @project_option
-    @json_option
-    def build(project: str, as_json: bool) -> None:
-        config = load(project)
-        emit_json({"tag": ...}) if as_json else out().print(...)
+@click.command()
+@project_option
+@json_option
+def build(project: str, as_json: bool) -> None:
+    config = load(project)
+    emit_json({"tag": ...}) if as_json else out().print(...)
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from mldock.contract import DEFAULT_STAGE, PREFIX
+from mldock.project import load_project
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,7 +45,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_.-]*")
-ENV_PREFIX = "MLDOCK_"
 
 
 def project_option(func: F) -> F:
@@ -57,7 +59,12 @@ def project_option(func: F) -> F:
 
 def stage_option(func: F) -> F:
     return click.option(
-        "--stage", "-s", default="dev", show_default=True, metavar="STAGE", help="The stage of mldock.json to use."
+        "--stage",
+        "-s",
+        default=DEFAULT_STAGE,
+        show_default=True,
+        metavar="STAGE",
+        help="The stage of mldock.json to use.",
     )(func)
 
 
@@ -79,7 +86,6 @@ def runner_option(func: F) -> F:
 
 def load(project: str) -> ProjectConfig:
     """The project at `project` (ConfigError, a user error, when missing or invalid)."""
-    from mldock.project import load_project
 
     return load_project(Path(project))
 
@@ -133,7 +139,7 @@ def parse_environment(values: Iterable[str], option: str = "-e") -> dict[str, st
                 f"{key!r} is not a variable name (letters, digits and '_', not starting with a digit)",
                 param_hint=f"'{option}'",
             )
-        parsed[key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key] = raw
+        parsed[key if key.startswith(PREFIX) else PREFIX + key] = raw
     return parsed
 
 

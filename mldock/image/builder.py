@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mldock.engine import connect, engine_errors, sweep_stale
 from mldock.errors import BuildError, EngineError
+from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 from mldock.image.context import ContextFile, content_hash, project_files, write_context_tar
 from mldock.image.dockerfile import render_dockerfile, render_labels
 from mldock.image.wheelhouse import check_python_matches, mldock_source_hash, mldock_wheel, requirements_wheelhouse
@@ -153,7 +154,6 @@ def build_image(
 
 def _ensure_base(client: docker.DockerClient, base_image: str, progress: Progress | None) -> None:
     """Make the local base image when the project names it and the engine does not have it yet."""
-    from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 
     if base_image == LOCAL_BASE_IMAGE:
         ensure_base_image(base_image, client=client, progress=progress)

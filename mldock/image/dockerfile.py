@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from mldock.contract import DEFAULT_SERVE_PORT, IMAGE_PROJECT_DIR, PROJECT_DIR
+
 __all__ = ["CONTAINER_PROJECT_DIR", "CONTAINER_VENV", "render_dockerfile", "render_labels"]
 
-CONTAINER_PROJECT_DIR = "/opt/program"
+CONTAINER_PROJECT_DIR = IMAGE_PROJECT_DIR
 CONTAINER_VENV = "/opt/venv"
 
 _PIP = f"{CONTAINER_VENV}/bin/pip install --no-index --no-cache-dir --disable-pip-version-check --no-compile"
@@ -37,12 +39,12 @@ def render_dockerfile(base_image: str, *, has_requirements: bool) -> str:
         f"FROM {base_image}",
         f"COPY --from=deps {CONTAINER_VENV} {CONTAINER_VENV}",
         f"ENV PATH={CONTAINER_VENV}/bin:$PATH \\",
-        f"    MLDOCK_PROJECT_DIR={CONTAINER_PROJECT_DIR} \\",
+        f"    {PROJECT_DIR}={CONTAINER_PROJECT_DIR} \\",
         "    PYTHONUNBUFFERED=1 \\",
         "    PYTHONDONTWRITEBYTECODE=1",
         f"COPY project/ {CONTAINER_PROJECT_DIR}/",
         f"WORKDIR {CONTAINER_PROJECT_DIR}",
-        "EXPOSE 8080",
+        f"EXPOSE {DEFAULT_SERVE_PORT}",
         'ENTRYPOINT ["mldock-entrypoint"]',
         'CMD ["train"]',
     ]

@@ -20,7 +20,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import mldock
+from mldock.contract import cache_dir as contract_cache_dir
 from mldock.errors import BuildError
+from mldock.image.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
 
 __all__ = [
     "RUNTIME_REQUIREMENTS",
@@ -45,13 +48,11 @@ Progress = Callable[[str], None]
 
 def cache_dir() -> Path:
     """`$MLDOCK_CACHE_DIR`, else `~/.cache/mldock` (read at call time)."""
-    configured = os.environ.get("MLDOCK_CACHE_DIR", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "mldock"
+    return contract_cache_dir(os.environ)
 
 
 def repo_root() -> Path | None:
     """The source checkout mldock runs from (the folder above the `mldock` package holding pyproject.toml)."""
-    import mldock
 
     root = Path(mldock.__file__).resolve().parent.parent
     return root if (root / "pyproject.toml").is_file() else None
@@ -130,7 +131,6 @@ def requirements_wheelhouse(requirements: str, *, cwd: Path | None = None, progr
 
 def image_python_version(base_image: str) -> tuple[int, int] | None:
     """The Python minor version a base image is known to carry, from its name (None when it cannot be told)."""
-    from mldock.image.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
 
     if base_image == LOCAL_BASE_IMAGE:
         return LOCAL_BASE_PYTHON

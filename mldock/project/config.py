@@ -16,6 +16,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mldock.contract import (
+    DEFAULT_SERVE_TARGET,
+    DEFAULT_TRAIN_TARGET,
+    IMPLICIT_STAGES,
+    PREFIX,
+    STAGE,
+    STAGE_NAME_PATTERN,
+    STAGE_NAME_RULE,
+)
 from mldock.errors import ConfigError
 
 __all__ = [
@@ -30,7 +39,6 @@ __all__ = [
 
 CONFIG_FILE = "mldock.json"
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim"
-ENV_PREFIX = "MLDOCK_"
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class StageConfig:
 
     def container_environment(self) -> dict[str, str]:
         """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE."""
-        return {**self.environment, "MLDOCK_STAGE": self.name}
+        return {**self.environment, STAGE: self.name}
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,8 @@ class ProjectConfig:
     name: str
     base_image: str = DEFAULT_BASE_IMAGE
     requirements: str = "requirements.txt"
-    train: str = "trainer:train"
-    serve: str = "predictor:Predictor"
+    train: str = DEFAULT_TRAIN_TARGET
+    serve: str = DEFAULT_SERVE_TARGET
     description: str = ""
     stages: Mapping[str, StageConfig] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -102,7 +110,7 @@ class ProjectConfig:
         """The stage called `name`; `dev` and `test` exist even when not written (empty)."""
         if name in self.stages:
             return self.stages[name]
-        if name in ("dev", "test"):
+        if name in IMPLICIT_STAGES:
             return StageConfig(name=name)
         known = ", ".join(sorted(self.stages)) or "none"
         raise ConfigError(f"{self.config_file}: no stage named {name!r} (stages: {known}); add it under \"stages\"")
@@ -173,7 +181,7 @@ def _validate(data: object, source: str) -> None:
 _PATTERN_MEANING = {
     "^[a-z0-9][a-z0-9_.-]{0,62}$": "lower-case letters, digits, '_', '.', '-'; starting with a letter or digit; "
     "at most 63 characters",
-    "^[a-z][a-z0-9_-]{0,62}$": "lower-case letters, digits, '_', '-'; starting with a letter; at most 63 characters",
+    STAGE_NAME_PATTERN: STAGE_NAME_RULE,
     "^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$": "module:attribute, like trainer:train",
     "^[A-Za-z_][A-Za-z0-9_]*$": "a variable name: letters, digits and '_', not starting with a digit",
     "^[a-z0-9][a-z0-9_.-]*$": "a channel name: lower-case letters, digits, '_', '.', '-'",
@@ -213,7 +221,7 @@ def _explain(error: Any) -> str:
 def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
     environment: dict[str, str] = {}
     for key, value in raw.get("environment", {}).items():
-        full = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
+        full = key if key.startswith(PREFIX) else PREFIX + key
         if full in environment:
             raise ConfigError(
                 f"{source}: stages.{name}.environment: {key!r} and another key both become {full}; keep one"

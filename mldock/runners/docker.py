@@ -23,8 +23,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mldock.contract import FAILURE_FILE, IMAGE_PROJECT_DIR, SERVE_HOST, SERVE_PORT, base_dir_from, serve_port
 from mldock.engine import RUN_LABEL, ResourceTracker, connect, engine_errors, sweep_stale
-from mldock.errors import EngineError, RunnerError
+from mldock.errors import EngineError, RunnerError, UserError
+from mldock.image import build_image
 from mldock.runners._basedirs import BaseDirs
 from mldock.runners.addressing import ContainerAddressing, EngineKind, NetworkMode, container_addressing
 from mldock.runners.base import RunResult, RunSpec
@@ -36,12 +38,10 @@ if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-__all__ = ["CONTAINER_BASE_DIR", "SERVE_PORT", "DockerRunner"]
+__all__ = ["DockerRunner"]
 
 log = logging.getLogger(__name__)
 
-CONTAINER_BASE_DIR = "/opt/ml"
-SERVE_PORT = 8080
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
@@ -109,7 +109,6 @@ class DockerRunner:
         """The tag to run: `image` when given, else the project's image (built when its content changed)."""
         if self.image is not None:
             return self.image
-        from mldock.image import build_image
 
         built = build_image(spec.project, client=self.client, progress=self.build_progress)
         return str(built.tag)
@@ -169,7 +168,7 @@ class DockerRunner:
         host_port: int | None = None
         if plan.host_network:  # the container's ports are the host's: a free one, on loopback only
             host_port = free_port()
-            runner_env = {"MLDOCK_SERVE_PORT": str(host_port), "MLDOCK_SERVE_HOST": "127.0.0.1"}
+            runner_env = {SERVE_PORT: str(host_port), SERVE_HOST: "127.0.0.1"}
         else:
             runner_env = {}
         env = task_environment(spec, emulator_env=plan.environment, runner_env=runner_env)
@@ -266,21 +265,21 @@ class DockerRunner:
 
         Without `copy_base_dir`, only the failure file of a failed run is copied (a run that succeeded has none).
         """
-        base = env.variables.get("MLDOCK_BASE_DIR") or CONTAINER_BASE_DIR
-        failure_path = f"{base.rstrip('/')}/output/failure"
+        base = str(base_dir_from(env.variables, cwd=Path(IMAGE_PROJECT_DIR)))
+        failure_path = f"{base}/{FAILURE_FILE}"
         if not self.copy_base_dir and not failed:
             return None, None
         target = self._base_dirs.new(f"{spec.project.name}-{spec.task}")
         if not self.copy_base_dir:
             copied = _copy_out(container, failure_path, target)
-            failure = _read(target / "failure", env) if copied else None
+            failure = _read(target / Path(FAILURE_FILE).name, env) if copied else None
             self._base_dirs.remove(target)
             return None, failure
         if not _copy_out(container, base, target):
             self._base_dirs.remove(target)
             return None, None
         base_dir = target / Path(base).name
-        return base_dir, _read(base_dir / "output" / "failure", env)
+        return base_dir, _read(base_dir / FAILURE_FILE, env)
 
 
 class _Timeout(Exception):
@@ -370,11 +369,10 @@ def _exit_code(container: Container) -> int | None:
 
 def _container_port(env: TaskEnvironment) -> int:
     """The port the serving task listens on inside its container (the runtime's own rule)."""
-    value = env.variables.get("MLDOCK_SERVE_PORT") or env.variables.get("AIP_HTTP_PORT") or str(SERVE_PORT)
     try:
-        return int(value)
-    except ValueError:
-        raise RunnerError(f"the serving port {value!r} (MLDOCK_SERVE_PORT or AIP_HTTP_PORT) is not a number") from None
+        return serve_port(env.variables)
+    except UserError as exc:
+        raise RunnerError(f"the serving port: {exc}") from None
 
 
 def _published_port(container: Container, port: int) -> int:

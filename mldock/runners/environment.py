@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mldock.contract import HYPERPARAMETERS as HYPERPARAMETERS_VARIABLE
 from mldock.errors import HyperparameterError
 from mldock.runtime.redact import redact_environ, redact_text
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HYPERPARAMETERS_VARIABLE", "TaskEnvironment", "merged_hyperparameters", "task_environment"]
 
-HYPERPARAMETERS_VARIABLE = "MLDOCK_HYPERPARAMETERS"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+from mldock.contract import BASE_DIR, FAILURE_FILE, PREFIX, PROJECT_DIR, SERVE_HOST, SERVE_PORT
 from mldock.errors import RunnerError
 from mldock.runners._basedirs import BaseDirs
 from mldock.runners.addressing import host_process_environment
@@ -41,7 +42,6 @@ Longer than the runtime's own stop grace for the training step (MLDOCK_STOP_GRAC
 cleanup() can still upload what the step wrote."""
 
 _PR_SET_PDEATHSIG = 1
-_INHERITED_PREFIX = "MLDOCK_"
 
 
 class ProcessRunner:
@@ -147,10 +147,10 @@ class ProcessRunner:
         return self._base_dirs.new(f"{spec.project.name}-{spec.task}")
 
     def _environment(self, spec: RunSpec, base_dir: Path, *, serve_port: int | None = None) -> TaskEnvironment:
-        runner_env = {"MLDOCK_BASE_DIR": str(base_dir), "MLDOCK_PROJECT_DIR": str(spec.project.root)}
+        runner_env = {BASE_DIR: str(base_dir), PROJECT_DIR: str(spec.project.root)}
         if serve_port is not None:
-            runner_env["MLDOCK_SERVE_PORT"] = str(serve_port)
-            runner_env["MLDOCK_SERVE_HOST"] = "127.0.0.1"  # the runtime's default, 0.0.0.0, would expose it
+            runner_env[SERVE_PORT] = str(serve_port)
+            runner_env[SERVE_HOST] = "127.0.0.1"  # the runtime's default, 0.0.0.0, would expose it
         return task_environment(spec, emulator_env=host_process_environment(spec.emulators), runner_env=runner_env)
 
 
@@ -168,7 +168,7 @@ class _Child:
     def start(
         cls, argv: list[str], *, cwd: Path, env: TaskEnvironment, log: Callable[[str], None] | None
     ) -> _Child:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIX)}
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
         environ.update(env.variables)
         environ["PYTHONUNBUFFERED"] = "1"
         try:
@@ -220,7 +220,7 @@ def _exit_code(returncode: int) -> int:
 
 
 def _read_failure(base_dir: Path, env: TaskEnvironment) -> str | None:
-    path = base_dir / "output" / "failure"
+    path = base_dir / FAILURE_FILE
     try:
         return env.redact(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mldock.contract import DEFAULT_HEALTH_ROUTE, DEFAULT_PREDICT_ROUTE
 from mldock.errors import RunnerError
 
 __all__ = ["HttpEndpoint", "InvocationResponse", "free_port", "wait_until_healthy"]
@@ -70,7 +71,7 @@ class HttpEndpoint:
     def ping(self) -> int:
         """The status code of GET /ping (0 when nothing answers)."""
         try:
-            return self._request("GET", "/ping", timeout=5.0).status
+            return self._request("GET", DEFAULT_HEALTH_ROUTE, timeout=5.0).status
         except RunnerError:
             return 0
 
@@ -88,7 +89,7 @@ class HttpEndpoint:
         else:
             data = body
         headers = {"Content-Type": content_type, "Accept": accept}
-        return self._request("POST", "/invocations", data=data, headers=headers, timeout=self.timeout)
+        return self._request("POST", DEFAULT_PREDICT_ROUTE, data=data, headers=headers, timeout=self.timeout)
 
     def logs(self) -> str:
         return self._logs()

@@ -185,7 +185,7 @@ class Environment:
         if len(self.hyperparameters):
             environ[contract.HYPERPARAMETERS] = self.hyperparameters.to_json()
         for channel in self.channels:
-            environ[channel_variable(channel.kind, channel.name)] = channel.uri
+            environ[channel_variable(channel.kind, channel.name)] = str(channel.uri)
         for key, value in self.settings.items():
             environ[contract.PREFIX + key] = value
         return environ

@@ -142,7 +142,7 @@ class BucketEnvironment(Environment):
 def test_subclasses_inherit_from_env_and_resolve_bare_values(tmp_path: Path) -> None:
     env = BucketEnvironment.from_env({"MLDOCK_INPUT_CHANNEL_T": "bucket/x"}, base_dir=tmp_path)
     assert isinstance(env, BucketEnvironment)
-    assert env.channel("t").uri == "s3://bucket/x"
+    assert str(env.channel("t").uri) == "s3://bucket/x"
     with pytest.raises(ChannelError, match="no URI scheme"):
         Environment.from_env({"MLDOCK_INPUT_CHANNEL_T": "bucket/x"}, base_dir=tmp_path)
 
