@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
-from mldock.storage.base import Remote
+from mldock.storage import Remote, RemoteURI, parse_uri
 
 SCHEMES = ["s3", "gs", "az", "file"]
 
@@ -74,7 +74,7 @@ class StorageBackend:
         self.buckets.append(name)
         return name
 
-    def uri(self, bucket: str, prefix: str = "") -> str:
+    def uri(self, bucket: str, prefix: str = "") -> RemoteURI:
         if self.scheme == "file":
             # LocalRemote treats the target's parent folder as the bucket: inside an existing bucket
             # folder, make the prefix's parents so that a deep prefix behaves as in a cloud bucket.
@@ -82,8 +82,8 @@ class StorageBackend:
             target = self.root / bucket / prefix
             if (self.root / bucket).is_dir():
                 target.parent.mkdir(parents=True, exist_ok=True)
-            return f"file://{target}".rstrip("/")
-        return f"{self.scheme}://{bucket}/{prefix}".rstrip("/")
+            return parse_uri(f"file://{target}".rstrip("/"))
+        return parse_uri(f"{self.scheme}://{bucket}/{prefix}".rstrip("/"))
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         """Write one object straight through the SDK (or the filesystem for file://)."""

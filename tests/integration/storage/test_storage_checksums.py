@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mldock.errors import StorageError
+from mldock.storage import parse_uri
 
 MiB = 1024 * 1024
 
@@ -52,7 +53,7 @@ def test_azure_uploads_leave_a_content_md5(az, tmp_path: Path, size: int) -> Non
     (tmp_path / "src").mkdir()
     data = os.urandom(size)
     (tmp_path / "src" / "f.bin").write_bytes(data)
-    _remote(f"az://{bucket}/p").upload(tmp_path / "src", f"az://{bucket}/p")
+    _remote(f"az://{bucket}/p").upload(tmp_path / "src", parse_uri(f"az://{bucket}/p"))
     props = az.client().get_blob_client(bucket, "p/f.bin").get_blob_properties()
     assert bytes(props.content_settings.content_md5) == hashlib.md5(data).digest()
 
@@ -69,7 +70,7 @@ def test_azure_blob_not_matching_its_content_md5_is_refused(az, tmp_path: Path) 
     remote = _remote(f"az://{bucket}/p")
     remote.attempts = 1
     with pytest.raises(StorageError, match="MD5"):
-        remote.download(f"az://{bucket}/p", tmp_path / "dest")
+        remote.download(parse_uri(f"az://{bucket}/p"), tmp_path / "dest")
     assert not list((tmp_path / "dest").rglob("*.bin"))  # nothing renamed into place
 
 
@@ -84,7 +85,7 @@ def test_azure_blob_without_content_md5_still_downloads_checked_per_range(az, tm
     props = az.client().get_blob_client(bucket, "p/f.bin").get_blob_properties()
     if props.content_settings.content_md5:
         pytest.fail("precondition: the blob was expected to have no Content-MD5")
-    _remote(f"az://{bucket}/p").download(f"az://{bucket}/p", tmp_path / "dest")
+    _remote(f"az://{bucket}/p").download(parse_uri(f"az://{bucket}/p"), tmp_path / "dest")
     assert (tmp_path / "dest" / "f.bin").read_bytes() == data
 
 
@@ -96,5 +97,5 @@ def test_gcs_gzip_encoded_object_arrives_as_stored(gcs, tmp_path: Path) -> None:
     blob = storage.Client().bucket(bucket).blob("p/log.txt.gz")
     blob.content_encoding = "gzip"
     blob.upload_from_string(stored, content_type="text/plain")
-    _remote(f"gs://{bucket}/p").download(f"gs://{bucket}/p", tmp_path / "dest")
+    _remote(f"gs://{bucket}/p").download(parse_uri(f"gs://{bucket}/p"), tmp_path / "dest")
     assert (tmp_path / "dest" / "log.txt.gz").read_bytes() == stored

@@ -78,7 +78,7 @@ def test_missing_bucket_or_prefix_is_a_clear_error(storage_backend, tmp_path: Pa
     missing_bucket = storage_backend.uri(storage_backend.bucket_name(), "x")
     with pytest.raises(RemoteNotFoundError) as info:
         remote.download(missing_bucket, tmp_path)
-    assert missing_bucket in str(info.value)
+    assert str(missing_bucket) in str(info.value)
     bucket = storage_backend.new_bucket()
     missing_prefix = storage_backend.uri(bucket, "nothing/here")
     with pytest.raises(RemoteNotFoundError, match="nothing/here"):

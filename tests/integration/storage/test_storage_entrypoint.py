@@ -57,9 +57,10 @@ def _project(root: Path, scheme: str) -> Path:
     return root
 
 
-def _bare(backend, uri: str) -> str:
+def _bare(backend, uri) -> str:  # type: ignore[no-untyped-def]
     """The channel value as a user of the platform environment writes it: without the scheme."""
-    return uri if backend.scheme == "file" else uri.split("://", 1)[1]
+    text = str(uri)
+    return text if backend.scheme == "file" else text.split("://", 1)[1]
 
 
 def _train(backend, tmp_path: Path, *, mode: str = "ok", input_bucket: str | None = None):
