@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything mldock's tests and examples need on a Debian/Ubuntu machine (idempotent):
 # the project venv, a Docker Engine API (Podman's service when no engine answers), Azurite,
-# and the local Python base image. Re-running it is cheap: each step skips what is already there.
+# the distribution registry server (for the push tests) and the local Python base image.
+# Re-running it is cheap: each step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,9 @@ fi
 
 step "Azurite (Azure Blob emulator, pinned)"
 bash scripts/install-azurite.sh
+
+step "Container registry server (docker-registry, for the push tests)"
+bash scripts/install-registry.sh
 
 step "Local Python base image (no registry needed)"
 .venv/bin/mldock base-image
