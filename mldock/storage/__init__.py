@@ -1,5 +1,7 @@
 """Blob storage remotes: `file://`, `s3://`, `gs://`, `az://` behind one interface.
 
+A URI is parsed once, and a remote is made from explicit settings (os.environ when `environ` is None):
+
     uri = parse_uri("s3://data/train")
     remote_for(uri, environ).download(uri, Path("/opt/ml/input/data/train"))
 """

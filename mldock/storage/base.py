@@ -145,4 +145,3 @@ def atomic_write(target: Path) -> Iterator[IO[bytes]]:
         with suppress(OSError):
             os.unlink(tmp)
         raise
-

@@ -44,6 +44,7 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 """Seconds to wait for the next bytes of a response (not for the whole response), every SDK."""
 
+
 def backoff_delays(attempts: int, *, base: float = 0.25, cap: float = 8.0) -> Iterator[float]:
     """`attempts - 1` delays: exponential from `base`, capped, with full jitter."""
     for retry in range(attempts - 1):

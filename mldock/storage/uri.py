@@ -29,6 +29,8 @@ SUPPORTED_SCHEMES = ("s3", "gs", "az", "file")
 class RemoteURI:
     """A parsed storage URI: `scheme://bucket/prefix` (`file:///abs/path` has bucket "" and prefix the path).
 
+    For example:
+
         RemoteURI("gs", "models", "run-1").join("model.pkl")   # gs://models/run-1/model.pkl
     """
 
