@@ -241,3 +241,26 @@ def test_pushed_image_json() -> None:
 def test_credentials_repr_hides_the_password() -> None:
     creds = Credentials("AWS", "very-secret-token", LoginMethod.ECR, "host")
     assert "very-secret-token" not in repr(creds)
+
+
+def test_gcp_login_uses_an_access_token_of_the_default_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    google_auth = pytest.importorskip("google.auth")
+
+    class FakeCredentials:
+        token: str | None = None
+
+        def refresh(self, request: Any) -> None:
+            self.token = "ya29.fake-access-token"
+
+    scopes_seen: list[Any] = []
+
+    def default(scopes: Any = None) -> tuple[FakeCredentials, str]:
+        scopes_seen.append(scopes)
+        return FakeCredentials(), "my-project"
+
+    monkeypatch.setattr(google_auth, "default", default)
+    creds = registry_credentials(Registry.parse("europe-docker.pkg.dev/my-project/images"))
+    assert creds is not None
+    assert (creds.username, creds.password, creds.method) == ("oauth2accesstoken", "ya29.fake-access-token",
+                                                              LoginMethod.GCP)
+    assert scopes_seen == [["https://www.googleapis.com/auth/cloud-platform"]]
