@@ -179,20 +179,21 @@ def peak_rss_mib() -> float:
 
 def rss_child(uri: str, dest: str) -> None:
     """Child mode: download `uri` with mldock and print peak RSS before and after, in MiB."""
-    from mldock.storage.registry import remote_for
+    from mldock.storage import parse_uri, remote_for
 
-    remote = remote_for(uri)
-    remote.list(uri)  # SDK imported, client made: the baseline
+    parsed = parse_uri(uri)
+    remote = remote_for(parsed)
+    remote.list(parsed)  # SDK imported, client made: the baseline
     baseline = peak_rss_mib()
     started = time.perf_counter()
-    report = remote.download(uri, Path(dest))
+    report = remote.download(parsed, Path(dest))
     seconds = time.perf_counter() - started
     peak = peak_rss_mib()
     print(json.dumps({"baseline_mib": baseline, "peak_mib": peak, "bytes": report.bytes, "seconds": seconds}))
 
 
 def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, float]:
-    from mldock.storage.registry import remote_for
+    from mldock.storage import parse_uri, remote_for
 
     bucket = "rss-probe"
     emulator.create_bucket(bucket)
@@ -203,7 +204,7 @@ def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, flo
         for _ in range(size // MiB):
             handle.write(block)
     uri = f"{cloud}://{bucket}/rss"
-    remote_for(uri).upload(src, uri)
+    remote_for(uri).upload(src, parse_uri(uri))
     shutil.rmtree(src)
     dest = work / "rss-dest"
     out = subprocess.run(
@@ -244,14 +245,14 @@ def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up, Down
     """(upload, download) of the contender `name`, its client made now (inside the emulator's environment,
     before the clock starts, as the sequential loops make theirs)."""
     if name == "mldock":
-        from mldock.storage.registry import remote_for
+        from mldock.storage import parse_uri, remote_for
 
         remote = remote_for(f"{cloud}://probe")
         for client in ("client", "bulk_client"):
             getattr(remote, client, None)
         return (
-            lambda folder, bucket: remote.upload(folder, f"{cloud}://{bucket}/data"),
-            lambda bucket, dest: remote.download(f"{cloud}://{bucket}/data", dest),
+            lambda folder, bucket: remote.upload(folder, parse_uri(f"{cloud}://{bucket}/data")),
+            lambda bucket, dest: remote.download(parse_uri(f"{cloud}://{bucket}/data"), dest),
         )
     if name == "sequential":
         seq_up, seq_down = sequential(cloud)
