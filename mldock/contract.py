@@ -17,6 +17,14 @@ Rules:
 - A setting is true when spelled 1/true/yes/on in any case, with any surrounding whitespace.
 - The serving port is `MLDOCK_SERVE_PORT`, else Vertex AI's `AIP_HTTP_PORT`, else 8080 (the first non-empty one).
 - The stop grace `MLDOCK_STOP_GRACE_SECONDS` (default 20) is a number of seconds from 0 to 1e6.
+- Serving limits (mldock.runtime.serve applies them; each a positive number, a bad value is a UserError naming
+  the variable): `MLDOCK_SERVE_CONNECTION_LIMIT` (100 open connections; past it the connection that waits
+  longest without a request in service is closed, so a new one, a health check say, is always accepted),
+  `MLDOCK_SERVE_HEADER_TIMEOUT` (10 s from a request's first byte to the end of its headers),
+  `MLDOCK_SERVE_BODY_TIMEOUT` (60 s from the end of the headers to the end of the body), and
+  `MLDOCK_SERVE_IDLE_TIMEOUT` (120 s of silence on a keep-alive connection with no request; longer than the
+  60 s idle timeout of the usual load balancers in front). A request that misses a timeout gets
+  408 and its connection is closed.
 
 Channel variable prefixes (`MLDOCK_INPUT_CHANNEL_` ...) live with their parser in mldock.runtime.channels.
 Every function here reads only its arguments (the working directory and home folder only when not given);
@@ -44,7 +52,11 @@ __all__ = [
     "DEFAULT_HEALTH_ROUTE",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PREDICT_ROUTE",
+    "DEFAULT_SERVE_BODY_TIMEOUT",
+    "DEFAULT_SERVE_CONNECTION_LIMIT",
+    "DEFAULT_SERVE_HEADER_TIMEOUT",
     "DEFAULT_SERVE_HOST",
+    "DEFAULT_SERVE_IDLE_TIMEOUT",
     "DEFAULT_SERVE_PORT",
     "DEFAULT_SERVE_TARGET",
     "DEFAULT_SERVE_THREADS",
@@ -61,7 +73,11 @@ __all__ = [
     "PREFIX",
     "PROJECT_DIR",
     "SERVE",
+    "SERVE_BODY_TIMEOUT",
+    "SERVE_CONNECTION_LIMIT",
+    "SERVE_HEADER_TIMEOUT",
     "SERVE_HOST",
+    "SERVE_IDLE_TIMEOUT",
     "SERVE_MAX_BODY_BYTES",
     "SERVE_PORT",
     "SERVE_THREADS",
@@ -101,6 +117,10 @@ SERVE_PORT: Final = "MLDOCK_SERVE_PORT"
 SERVE_HOST: Final = "MLDOCK_SERVE_HOST"
 SERVE_THREADS: Final = "MLDOCK_SERVE_THREADS"
 SERVE_MAX_BODY_BYTES: Final = "MLDOCK_SERVE_MAX_BODY_BYTES"
+SERVE_CONNECTION_LIMIT: Final = "MLDOCK_SERVE_CONNECTION_LIMIT"
+SERVE_HEADER_TIMEOUT: Final = "MLDOCK_SERVE_HEADER_TIMEOUT"
+SERVE_BODY_TIMEOUT: Final = "MLDOCK_SERVE_BODY_TIMEOUT"
+SERVE_IDLE_TIMEOUT: Final = "MLDOCK_SERVE_IDLE_TIMEOUT"
 CREATE_MISSING_BUCKETS: Final = "MLDOCK_CREATE_MISSING_BUCKETS"
 
 # -- variables the tooling reads --------------------------------------------------------------------------
@@ -124,6 +144,10 @@ DEFAULT_SERVE_PORT: Final = 8080
 DEFAULT_SERVE_HOST: Final = "0.0.0.0"
 DEFAULT_SERVE_THREADS: Final = 4
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_SERVE_CONNECTION_LIMIT: Final = 100
+DEFAULT_SERVE_HEADER_TIMEOUT: Final = 10.0
+DEFAULT_SERVE_BODY_TIMEOUT: Final = 60.0
+DEFAULT_SERVE_IDLE_TIMEOUT: Final = 120.0
 DEFAULT_HEALTH_ROUTE: Final = "/ping"
 DEFAULT_PREDICT_ROUTE: Final = "/invocations"
 

@@ -12,7 +12,10 @@ dict/list (sent as JSON) or a `(body, content_type)` tuple. A mldock UserError f
 exception → 500 with a JSON error (the traceback goes to the log only); a body over the limit → 413.
 
 Settings (names and defaults in mldock.contract): port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080;
-host `MLDOCK_SERVE_HOST` (0.0.0.0); `MLDOCK_SERVE_THREADS` (4); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB);
+host `MLDOCK_SERVE_HOST` (0.0.0.0); `MLDOCK_SERVE_THREADS` (4 prediction workers; health checks have their
+own threads); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB); the connection limit and the header, body and idle
+timeouts `MLDOCK_SERVE_CONNECTION_LIMIT` (100), `MLDOCK_SERVE_HEADER_TIMEOUT` (10 s),
+`MLDOCK_SERVE_BODY_TIMEOUT` (60 s), `MLDOCK_SERVE_IDLE_TIMEOUT` (120 s), applied by mldock.runtime.serve;
 `MLDOCK_STOP_GRACE_SECONDS` (20) bounds the wait for in-flight requests at shutdown.
 """
 
@@ -59,6 +62,10 @@ class ServeConfig:
     threads: int = contract.DEFAULT_SERVE_THREADS
     max_body_bytes: int = contract.DEFAULT_MAX_BODY_BYTES
     grace_seconds: float = contract.DEFAULT_STOP_GRACE_SECONDS
+    connection_limit: int = contract.DEFAULT_SERVE_CONNECTION_LIMIT
+    header_timeout: float = contract.DEFAULT_SERVE_HEADER_TIMEOUT
+    body_timeout: float = contract.DEFAULT_SERVE_BODY_TIMEOUT
+    idle_timeout: float = contract.DEFAULT_SERVE_IDLE_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Environment, environ: Mapping[str, str]) -> ServeConfig:
@@ -82,6 +89,15 @@ class ServeConfig:
             threads=_integer(threads, contract.SERVE_THREADS, 1, 1024),
             max_body_bytes=_integer(max_body, contract.SERVE_MAX_BODY_BYTES, 1, 2**40),
             grace_seconds=contract.stop_grace_seconds(variables),
+            connection_limit=_integer(
+                variables.get(contract.SERVE_CONNECTION_LIMIT, str(contract.DEFAULT_SERVE_CONNECTION_LIMIT)),
+                contract.SERVE_CONNECTION_LIMIT,
+                1,
+                100_000,
+            ),
+            header_timeout=_seconds(variables, contract.SERVE_HEADER_TIMEOUT, contract.DEFAULT_SERVE_HEADER_TIMEOUT),
+            body_timeout=_seconds(variables, contract.SERVE_BODY_TIMEOUT, contract.DEFAULT_SERVE_BODY_TIMEOUT),
+            idle_timeout=_seconds(variables, contract.SERVE_IDLE_TIMEOUT, contract.DEFAULT_SERVE_IDLE_TIMEOUT),
         )
 
 
@@ -206,3 +222,16 @@ def _integer(value: str, variable: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise UserError(f"{variable}: {value!r} is out of range ({low}..{high})")
     return number
+
+
+def _seconds(variables: Mapping[str, str], variable: str, default: float) -> float:
+    value = variables.get(variable)
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        raise UserError(f"{variable}: {value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 1e6:  # also refuses NaN
+        raise UserError(f"{variable}: {value!r} is out of range (more than 0, at most 1e6 seconds)")
+    return seconds

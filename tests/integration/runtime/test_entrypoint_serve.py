@@ -1,4 +1,5 @@
-"""`mldock-entrypoint serve` end to end: readiness during a slow startup, invocations, AIP_* routes, SIGTERM."""
+"""`mldock-entrypoint serve` end to end: readiness during a slow startup, invocations, AIP_* routes, SIGTERM,
+health checks while every worker is busy, hostile clients, requests dropped at stop."""
 
 from __future__ import annotations
 
@@ -39,9 +40,11 @@ class Predictor:
             raise RuntimeError("internal detail")
         if request["x"] == "block":
             import time
+            import uuid
             from pathlib import Path
             base = Path(env_base)
             (base / "in-predict").write_text("yes")
+            (base / f"started-{uuid.uuid4().hex}").write_text("yes")
             while not (base / "finish").exists():
                 time.sleep(0.05)
             return {"finished": True}
@@ -101,6 +104,31 @@ class Server:
         self.base.mkdir(parents=True, exist_ok=True)
         (self.base / "release").write_text("go")
 
+    def block(self, count: int) -> tuple[list[threading.Thread], list[tuple[int, bytes] | str]]:
+        """Send `count` predictions that run until `finish()`; returns once all of them have started."""
+        answers: list[tuple[int, bytes] | str] = []
+
+        def send() -> None:
+            try:
+                answers.append(self.request("POST", "/invocations", b'{"x": "block"}'))
+            except OSError as exc:
+                answers.append(type(exc).__name__)
+
+        clients = [threading.Thread(target=send) for _ in range(count)]
+        for client in clients:
+            client.start()
+        return clients, answers
+
+    def wait_started(self, count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(list(self.base.glob("started-*"))) < count:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                pytest.fail(f"{count} predictions never ran at once")
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        (self.base / "finish").write_text("go")
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -143,10 +171,13 @@ def _start(
 
 @pytest.fixture
 def server(project: Path, store: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The serving entrypoint; parametrize with AIP_* variables, or MLDOCK_* settings, to change them."""
     port = _free_port()
-    aip: dict[str, str] = getattr(request, "param", {})
+    param: dict[str, str] = getattr(request, "param", {})
+    aip = {name: value for name, value in param.items() if name.startswith("AIP_")}
+    settings = {name: value for name, value in param.items() if not name.startswith("AIP_")}
     variables = {"AIP_HTTP_PORT": str(port), **aip} if aip else {"MLDOCK_SERVE_PORT": str(port)}
-    process = _start(project, store, tmp_path / "base", variables)
+    process = _start(project, store, tmp_path / "base", variables, **settings)
     running = Server(process, port, tmp_path / "base")
     yield running
     if process.poll() is None:
@@ -243,3 +274,93 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("server", [pytest.param({"MLDOCK_SERVE_THREADS": "2"}, id="2-workers")], indirect=True)
+def test_ping_answers_while_every_worker_is_busy(server: Server) -> None:
+    """SageMaker times a ping out after 2 s: it must not wait behind predictions (nor behind queued ones)."""
+    server.release()
+    server.wait_until("/ping", 200)
+    clients, answers = server.block(3)  # 2 running, 1 queued behind them
+    server.wait_started(2)
+    assert server.request("GET", "/ping") == (200, b'{"status": "ok"}')
+    assert answers == []  # none can have finished: finish() comes next
+    server.finish()
+    for client in clients:
+        client.join(timeout=60)
+    assert answers == [(200, b'{"finished": true}')] * 3
+
+
+def _slow_client(port: int) -> socket.socket:
+    """A connection that sends part of a request's headers and then nothing (a slow-loris client)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-")
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bytes | None:
+    """What the server sent before closing `sock`, or None when it is still open."""
+    sock.settimeout(0.01)
+    try:
+        return sock.recv(4096)
+    except (TimeoutError, BlockingIOError):
+        return None
+    except OSError:
+        return b""
+
+
+@pytest.mark.parametrize(
+    "server",
+    [pytest.param({"MLDOCK_SERVE_CONNECTION_LIMIT": "5", "MLDOCK_SERVE_HEADER_TIMEOUT": "600"}, id="limit-5")],
+    indirect=True,
+)
+def test_slow_clients_over_the_connection_limit_cannot_lock_out_ping(server: Server) -> None:
+    """More slow clients than the limit: the newest connection gets in; one with a request running stays."""
+    server.release()
+    server.wait_until("/ping", 200)
+    clients, answers = server.block(1)
+    server.wait_started(1)
+    slow = [_slow_client(server.port) for _ in range(12)]
+    try:
+        assert server.request("GET", "/ping")[0] == 200
+        server.finish()
+        clients[0].join(timeout=60)
+        assert answers == [(200, b'{"finished": true}')]  # the busy connection was never closed for room
+        closed = [sock for sock in slow if _closed_by_server(sock) is not None]
+        assert len(closed) >= len(slow) - 5
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    "server", [pytest.param({"MLDOCK_SERVE_HEADER_TIMEOUT": "0.5"}, id="header-0.5s")], indirect=True
+)
+def test_a_request_whose_headers_never_finish_gets_408_and_is_closed(server: Server) -> None:
+    server.release()
+    server.wait_until("/ping", 200)
+    with _slow_client(server.port) as sock:
+        received = b""
+        while chunk := sock.recv(4096):  # the socket's 30 s timeout only guards against a hang
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received
+    assert server.request("GET", "/ping")[0] == 200
+
+
+@pytest.mark.parametrize("server", [pytest.param({"MLDOCK_STOP_GRACE_SECONDS": "0.5"}, id="grace-0.5s")], indirect=True)
+def test_requests_dropped_when_the_grace_expires_give_143_and_a_count(server: Server, store: Path) -> None:
+    server.release()
+    server.wait_until("/ping", 200)
+    clients, answers = server.block(1)
+    server.wait_started(1)
+    server.process.send_signal(signal.SIGTERM)
+    _, stderr = server.process.communicate(timeout=60)
+    clients[0].join(timeout=60)
+    assert server.process.returncode == 143, stderr
+    assert "1 request(s) still in flight after the 0.5s stop grace; dropping them" in stderr
+    assert "mldock: cleanup: done" in stderr  # cleanup still runs
+    assert (store / "results" / "logs" / "goodbye.txt").read_text() == "bye"
+    failure = (server.base / "output" / "failure").read_text()
+    assert failure.startswith("terminated by SIGTERM: 1 request(s) still in flight"), failure
+    assert len(answers) == 1
+    assert isinstance(answers[0], str), answers  # the client got no answer: its connection was closed
