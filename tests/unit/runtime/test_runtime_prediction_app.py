@@ -1,17 +1,22 @@
-"""The WSGI app: readiness, routes, predict() results and errors, body limits, configuration."""
+"""The WSGI app: readiness, routes, predict() results and errors, body limits, configuration; and the serving
+loop's pieces that need no socket (mldock.runtime.serve): health routing, connection guard, rate-limited logs."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mldock.errors import UserError
+from mldock.runtime import serve
 from mldock.runtime.environment import Environment
 from mldock.runtime.prediction_app import PredictionApp, ServeConfig, encode_result
+from mldock.runtime.serve import RateLimitFilter
 
 
 class Predictor:
@@ -147,6 +152,29 @@ def test_config_from_env(tmp_path: Path) -> None:
     assert ServeConfig.from_env(Environment.from_env({}, base_dir=tmp_path), {}).port == 8080
 
 
+def test_serving_limits_from_env_and_defaults(tmp_path: Path) -> None:
+    settings = {
+        "MLDOCK_SERVE_CONNECTION_LIMIT": "7",
+        "MLDOCK_SERVE_HEADER_TIMEOUT": "2.5",
+        "MLDOCK_SERVE_BODY_TIMEOUT": " 30 ",
+        "MLDOCK_SERVE_IDLE_TIMEOUT": "90",
+    }
+    config = ServeConfig.from_env(Environment.from_env(settings, base_dir=tmp_path), {})
+    assert (config.connection_limit, config.header_timeout, config.body_timeout, config.idle_timeout) == (
+        7,
+        2.5,
+        30,
+        90,
+    )
+    default = ServeConfig.from_env(Environment.from_env({}, base_dir=tmp_path), {})
+    assert (default.connection_limit, default.header_timeout, default.body_timeout, default.idle_timeout) == (
+        100,
+        10,
+        60,
+        120,
+    )
+
+
 @pytest.mark.parametrize(
     ("settings", "environ", "variable"),
     [
@@ -154,6 +182,10 @@ def test_config_from_env(tmp_path: Path) -> None:
         pytest.param({}, {"AIP_HTTP_PORT": "70000"}, "AIP_HTTP_PORT", id="port-range"),
         pytest.param({}, {"AIP_HEALTH_ROUTE": "health"}, "AIP_HEALTH_ROUTE", id="route"),
         pytest.param({"MLDOCK_SERVE_THREADS": "0"}, {}, "MLDOCK_SERVE_THREADS", id="threads"),
+        pytest.param({"MLDOCK_SERVE_CONNECTION_LIMIT": "0"}, {}, "MLDOCK_SERVE_CONNECTION_LIMIT", id="limit"),
+        pytest.param({"MLDOCK_SERVE_HEADER_TIMEOUT": "soon"}, {}, "MLDOCK_SERVE_HEADER_TIMEOUT", id="header-word"),
+        pytest.param({"MLDOCK_SERVE_BODY_TIMEOUT": "0"}, {}, "MLDOCK_SERVE_BODY_TIMEOUT", id="body-zero"),
+        pytest.param({"MLDOCK_SERVE_IDLE_TIMEOUT": "nan"}, {}, "MLDOCK_SERVE_IDLE_TIMEOUT", id="idle-nan"),
     ],
 )
 def test_bad_config_names_the_variable(
@@ -162,3 +194,155 @@ def test_bad_config_names_the_variable(
     env = Environment.from_env(settings, base_dir=tmp_path)
     with pytest.raises(UserError, match=variable):
         ServeConfig.from_env(env, environ)
+
+
+# -- mldock.runtime.serve: the parts that need no socket ------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(message: str, *args: object, name: str = "waitress.queue") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.WARNING, __file__, 1, message, args, None)
+
+
+def test_rate_limit_lets_one_line_through_per_interval_with_the_count_held_back() -> None:
+    clock = Clock()
+    rate_limit = RateLimitFilter(10.0, clock=clock)
+    passed = [rate_limit.filter(record("Task queue depth is %d", depth)) for depth in range(1, 1001)]
+    assert passed.count(True) == 1  # the first one
+    clock.now = 10.0
+    line = record("Task queue depth is %d", 7)
+    assert rate_limit.filter(line)
+    assert line.getMessage() == "Task queue depth is 7 (and 999 more like it since the last one)"
+    assert not rate_limit.filter(record("Task queue depth is %d", 8))
+    clock.now = 25.0
+    quiet = record("Task queue depth is %d", 9)
+    assert rate_limit.filter(quiet)
+    assert quiet.getMessage() == "Task queue depth is 9 (and 1 more like it since the last one)"
+
+
+def test_rate_limit_counts_each_message_template_on_its_own() -> None:
+    rate_limit = RateLimitFilter(10.0, clock=Clock())
+    assert rate_limit.filter(record("Task queue depth is %d", 1))
+    assert rate_limit.filter(record("serve: closed %d connection(s)", 3, name="mldock.serve.connections"))
+    assert rate_limit.filter(record("another line"))
+    assert not rate_limit.filter(record("Task queue depth is %d", 2))
+
+
+def test_rate_limit_on_a_logger_suppresses_the_flood(caplog: pytest.LogCaptureFixture) -> None:
+    queue_log = logging.getLogger("waitress.queue")
+    rate_limit = RateLimitFilter(3600.0)
+    queue_log.addFilter(rate_limit)
+    try:
+        with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+            for depth in range(500):
+                queue_log.warning("Task queue depth is %d", depth)
+    finally:
+        queue_log.removeFilter(rate_limit)
+    assert [r.getMessage() for r in caplog.records] == ["Task queue depth is 0"]
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.queue: list[Any] = []
+        self.active_count = 0
+
+    def add_task(self, channel: Any) -> None:
+        self.queue.append(channel)
+
+
+def channel(
+    *,
+    requests: list[Any] | None = None,
+    request: Any = None,
+    outbuf: int = 0,
+    last_activity: float = 0.0,
+    closing: bool = False,
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        requests=requests or [],
+        request=request,
+        total_outbufs_len=outbuf,
+        last_activity=last_activity,
+        will_close=closing,
+        close_when_flushed=False,
+    )
+
+
+def parsed(path: str = "/invocations", error: object = None) -> SimpleNamespace:
+    return SimpleNamespace(path=path, error=error)
+
+
+@pytest.mark.parametrize(
+    ("request_", "pool"),
+    [
+        pytest.param(parsed("/ping"), "health", id="ping"),
+        pytest.param(parsed("/health"), "health", id="aip-health-route"),
+        pytest.param(parsed("/x", error=ValueError("bad request")), "health", id="waitress-error"),
+        pytest.param(parsed("/invocations"), "workers", id="prediction"),
+        pytest.param(parsed("/nowhere"), "workers", id="other"),
+    ],
+)
+def test_health_checks_and_waitress_errors_go_to_their_own_threads(request_: Any, pool: str) -> None:
+    workers, health = Pool(), Pool()
+    dispatcher = serve._Dispatcher(workers, health, frozenset({"/ping", "/health"}))
+    conn = channel(requests=[request_, parsed("/invocations")])
+    dispatcher.add_task(conn)
+    assert {"health": health, "workers": workers}[pool].queue == [conn]
+    assert dispatcher.busy() == 1
+
+
+def test_over_the_limit_the_longest_waiting_connection_without_a_request_in_service_goes_first() -> None:
+    busy = channel(requests=[parsed()], last_activity=1)
+    idle_old, idle_new = channel(last_activity=2), channel(last_activity=50)
+    arriving_old = channel(request=SimpleNamespace(started=100.0), last_activity=99)
+    arriving_new = channel(request=SimpleNamespace(started=200.0), last_activity=99)
+    sending = channel(outbuf=10, last_activity=0)
+    closing = channel(closing=True)
+    newest = channel(last_activity=1000)
+    everyone = [busy, sending, idle_new, arriving_new, closing, idle_old, arriving_old, newest]
+    order = [arriving_old, arriving_new, idle_old, idle_new, sending]
+    for limit in range(7, 1, -1):  # 7 open connections (one is closing already)
+        assert serve._evictions(everyone, newest, limit) == order[: 7 - limit]
+    assert serve._evictions(everyone, newest, 1) == order  # never the busy one nor the newest
+
+
+def test_no_room_is_made_when_every_connection_is_busy() -> None:
+    busy = [channel(requests=[parsed()]) for _ in range(3)]
+    newest = channel()
+    assert serve._evictions([*busy, newest], newest, 2) == []
+
+
+@pytest.mark.parametrize(
+    ("conn", "late"),
+    [
+        pytest.param(channel(request=SimpleNamespace(started=0.0, headers_done=None)), True, id="headers-late"),
+        pytest.param(channel(request=SimpleNamespace(started=95.0, headers_done=None)), False, id="headers-in-time"),
+        pytest.param(channel(request=SimpleNamespace(started=0.0, headers_done=1.0)), True, id="body-late"),
+        pytest.param(channel(request=SimpleNamespace(started=0.0, headers_done=50.0)), False, id="body-in-time"),
+        pytest.param(
+            channel(request=SimpleNamespace(started=0.0, headers_done=None), requests=[parsed()]), False, id="busy"
+        ),
+        pytest.param(channel(), False, id="idle"),
+    ],
+)
+def test_header_and_body_deadlines(conn: SimpleNamespace, late: bool) -> None:
+    limits = serve._Limits(connections=10, header_timeout=10.0, body_timeout=60.0)
+    assert serve._late(conn, limits, now=100.0) is late
+
+
+def test_in_flight_counts_queued_running_arriving_and_unsent_requests() -> None:
+    channels = [
+        channel(requests=[parsed(), parsed()]),  # one running, one queued behind it on a keep-alive connection
+        channel(request=SimpleNamespace(started=0.0)),  # still arriving
+        channel(outbuf=10),  # answered, not yet sent
+        channel(),  # idle keep-alive
+    ]
+    assert serve._in_flight(channels) == 4
+    assert serve._in_flight([channel(), channel()]) == 0
