@@ -99,7 +99,7 @@ class MldockStorage:
 
     # -- data -------------------------------------------------------------------------------------------
 
-    def write(self, uri: str, source: Source) -> None:
+    def write(self, uri: str | RemoteURI, source: Source) -> None:
         """Upload `source` below `uri` (emulated storage or `file://` only; refused under a production stage)."""
         parsed = self._parse(uri)
         if self.stage.production and parsed.scheme != "file":
@@ -109,7 +109,7 @@ class MldockStorage:
             )
         self._storage.seed(parsed, source)
 
-    def read(self, uri: str) -> dict[str, bytes]:
+    def read(self, uri: str | RemoteURI) -> dict[str, bytes]:
         """Every object below `uri`, keyed by its path relative to `uri` ({} when there is none)."""
         return self._storage.read(self._parse(uri))
 
@@ -139,7 +139,9 @@ class MldockStorage:
 
     # -- internals --------------------------------------------------------------------------------------
 
-    def _parse(self, uri: str) -> RemoteURI:
+    def _parse(self, uri: str | RemoteURI) -> RemoteURI:
+        if isinstance(uri, RemoteURI):
+            return uri
         try:
             return parse_uri(uri)
         except MldockError as exc:

@@ -153,7 +153,10 @@ class ContainerEmulator(ProcessEmulator):
                 what=f"{self.name} emulator container answering on {self.endpoint_url}",
                 logs=self.logs,
             )
-        except MldockError as exc:
+        except EmulatorError:
+            self.stop()
+            raise
+        except MldockError as exc:  # an engine failure: say which emulator it stopped
             self.stop()
             raise EmulatorStartError(f"the {self.name} emulator container could not start: {exc}") from exc
         except BaseException:

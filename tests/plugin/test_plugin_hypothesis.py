@@ -41,7 +41,7 @@ def test_recorded_channels_parse_back(mldock_storage, tmp_path, inputs, models, 
     environ = {**mldock_storage.environment, "MLDOCK_HYPERPARAMETERS": json.dumps(hyperparameters)}
     env = Environment.from_env(environ, base_dir=tmp_path / "base")
     for (kind, name), uri in expected.items():
-        assert env.channel(name, kind).uri == uri
+        assert str(env.channel(name, kind).uri) == uri
     for name in inputs:
         assert mldock_storage.read(env.channel(name).uri) == {"f": name.encode()}
     assert env.hyperparameters.to_dict() == hyperparameters
