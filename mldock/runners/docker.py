@@ -190,7 +190,7 @@ class DockerRunner:
                 with contextlib.suppress(Exception):  # the tracker removes it regardless
                     container.stop(timeout=int(self.grace))
                 if pump is not None:
-                    pump.wait(5.0)
+                    pump.finish(self.grace + 30.0)
 
     # -- base dirs -----------------------------------------------------------------------------------------
 
@@ -324,6 +324,20 @@ class _LogPump:
         """Wait until the stream ends (at most `timeout` s); True when it has."""
         self._thread.join(timeout=timeout)
         return not self._thread.is_alive()
+
+    def finish(self, timeout: float) -> None:
+        """Wait for the stream to end (the container has been stopped); when it ended early, as Podman's stream
+        may under load, read the logs once more and hand `log` the lines it missed."""
+        if not self.wait(timeout) or self.complete or self._log is None:
+            return
+        seen = b"".join(self._chunks)
+        try:
+            full = self._container.logs(stream=False)
+        except Exception:  # the container is gone: what was streamed is all there is
+            return
+        if full.startswith(seen):
+            for line in full[len(seen) :].decode("utf-8", "replace").splitlines():
+                _emit(self._log, self._env.redact(line))
 
     def text(self) -> str:
         return b"".join(self._chunks).decode("utf-8", "replace")
