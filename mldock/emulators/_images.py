@@ -19,6 +19,7 @@ from mldock.emulators.s3 import MOTO_VERSION
 from mldock.engine import engine_errors
 from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
 from mldock.image.builder import run_build
+from mldock.image.dockerfile import CONTAINER_VENV, render_venv_stages
 from mldock.image.wheelhouse import requirements_wheelhouse
 
 if TYPE_CHECKING:
@@ -38,19 +39,18 @@ COPY fake-gcs-server /fake-gcs-server
 ENTRYPOINT ["/fake-gcs-server"]
 """
 
-_MOTO_DOCKERFILE = f"""\
-FROM {{base}} AS build
-RUN python3 -m venv /opt/venv
-COPY wheels/ /tmp/wheels/
-RUN /opt/venv/bin/pip install --no-index --no-cache-dir --disable-pip-version-check \\
-    --find-links /tmp/wheels -r /tmp/wheels/requirements.txt
+MOTO_REQUIREMENTS = f"moto[s3]=={MOTO_VERSION}\nflask!=2.2.0,!=2.2.1\nflask-cors\n"
+"""What moto's S3 server loads (the `emulators` extra of pyproject.toml), not all of moto[server]."""
 
-FROM {{base}}
-COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 S3_IGNORE_SUBDOMAIN_BUCKETNAME=true
-EXPOSE {MOTO_PORT}
-ENTRYPOINT ["/opt/venv/bin/moto_server", "-H", "0.0.0.0", "-p", "{MOTO_PORT}"]
-"""
+
+def _moto_dockerfile(base_image: str) -> str:
+    lines = [
+        *render_venv_stages(base_image, [("wheels", "--find-links /tmp/wheels -r /tmp/wheels/requirements.txt")]),
+        f"ENV PATH={CONTAINER_VENV}/bin:$PATH PYTHONUNBUFFERED=1 S3_IGNORE_SUBDOMAIN_BUCKETNAME=true",
+        f"EXPOSE {MOTO_PORT}",
+        f'ENTRYPOINT ["{CONTAINER_VENV}/bin/moto_server", "-H", "0.0.0.0", "-p", "{MOTO_PORT}"]',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def image_present(client: docker.DockerClient, tag: str) -> bool:
@@ -87,13 +87,13 @@ def ensure_gcs_image(client: docker.DockerClient, *, progress: Progress | None =
 
 
 def ensure_moto_image(client: docker.DockerClient, *, progress: Progress | None = None) -> str:
-    """Build MOTO_IMAGE (moto[server] in a venv on the local base image) unless present; returns the tag."""
+    """Build MOTO_IMAGE (moto's S3 server in a venv on the local base image) unless present; returns the tag."""
 
     if image_present(client, MOTO_IMAGE):
         return MOTO_IMAGE
     ensure_base_image(LOCAL_BASE_IMAGE, client=client, progress=progress)
-    wheels = requirements_wheelhouse(f"moto[server]=={MOTO_VERSION}\n", progress=progress)
-    dockerfile = _MOTO_DOCKERFILE.format(base=LOCAL_BASE_IMAGE)
+    wheels = requirements_wheelhouse(MOTO_REQUIREMENTS, progress=progress)
+    dockerfile = _moto_dockerfile(LOCAL_BASE_IMAGE)
     with tempfile.TemporaryFile(prefix="mldock-moto-context-") as context:
         with tarfile.open(fileobj=context, mode="w") as tar:
             _add_bytes(tar, "Dockerfile", dockerfile.encode(), 0o644)

@@ -49,7 +49,7 @@ class S3Emulator(ProcessEmulator):
         if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
             raise EmulatorNotInstalledError(
                 f"moto's server is not installed in {sys.executable}; "
-                f"install it with: pip install 'mldock[emulators]' (or 'moto[server]=={MOTO_VERSION}')"
+                f"install it with: pip install 'mldock[emulators]' (or 'moto[s3]=={MOTO_VERSION}' flask flask-cors)"
             )
         argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.requested_port)]
         # Path-style only: otherwise moto takes the first label of a host name such as host.containers.internal
