@@ -9,6 +9,9 @@ Semantics, mirroring the cloud remotes:
   prefix folder as needed but the parent must exist unless `create_bucket=True` (RemoteNotFoundError otherwise).
 - Download of a folder copies every regular file below it, keeping the structure; download of a single file
   copies it into `dest` under its own name. A missing path or an empty folder raises RemoteNotFoundError.
+- Download of a folder onto itself (the source folder and `dest` are one folder once symbolic links are
+  resolved, as with a platform's channel that is already local) copies nothing and reports the files it holds
+  (`bytes` is their total size; progress is not called).
 - Symbolic links to files are followed; linked folders are not descended into. Partial files written by an
   interrupted transfer (`*.mldock-partial`) are never listed.
 - Every file is written through `atomic_write` and its size checked against the source.
@@ -70,6 +73,10 @@ class LocalRemote:
         if not objects:
             raise RemoteNotFoundError(f"{uri}: the folder is empty; nothing to download")
         source_root = root.parent if root.is_file() else root
+        if os.path.realpath(source_root) == os.path.realpath(dest):
+            return TransferReport(
+                uri=str(uri), files=len(objects), bytes=sum(o.size for o in objects), keys=tuple(o.key for o in objects)
+            )
         plan = [(source_root / o.key, local_path_for_key(dest, o.key, uri=str(uri)), o) for o in objects]
         return self._copy_all(str(uri), plan, progress)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,30 @@ def test_unreadable_source_is_a_storage_error(source: Path, tmp_path: Path, monk
 def test_other_schemes_are_refused() -> None:
     with pytest.raises(StorageError, match="file:// URIs only"):
         LocalRemote().list(parse_uri("s3://bucket/x"))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param(lambda root: root, id="same-path"),
+        pytest.param(lambda root: root.parent / "." / root.name, id="dot-segment"),
+        pytest.param(lambda root: root.parent.parent / "link", id="through-symlink"),
+    ],
+)
+def test_download_of_a_folder_onto_itself_copies_nothing_and_reports_its_files(
+    source: Path, spelling: Callable[[Path], Path]
+) -> None:
+    (source.parent.parent / "link").symlink_to(source)
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in source.rglob("*")}
+    moved: list[int] = []
+    report = LocalRemote().download(parse_uri(f"file://{source}"), spelling(source), progress=moved.append)
+    assert (report.files, report.bytes, report.keys) == (2, 3 * 1024 * 1024 + 10, ("a/b/deep.bin", "top.txt"))
+    assert moved == []
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in source.rglob("*")} == before
+
+
+def test_download_of_a_single_file_into_its_own_folder_copies_nothing(source: Path) -> None:
+    before = (source / "top.txt").stat().st_ino
+    report = LocalRemote().download(parse_uri(f"file://{source}/top.txt"), source)
+    assert (report.files, report.keys) == (1, ("top.txt",))
+    assert (source / "top.txt").stat().st_ino == before
