@@ -5,14 +5,19 @@
     lr = hp.require("learning_rate", float)         # HyperparameterError when missing or not a number
 
 Both sources must be JSON objects; keys of the variable win. A missing file or an unset (or empty) variable
-counts as `{}`. Typed reads are tolerant: numbers given as strings, "true"/"false"/"yes"/"no"/"1"/"0" as bool,
-lists and objects given as JSON strings.
+counts as `{}`. Both are read by the same rules: a leading UTF-8 BOM is ignored; NaN, Infinity and numbers
+too large for a float (`1e999`) are refused, as are values nested more than MAX_DEPTH arrays/objects deep
+(a HyperparameterError naming the source, never a RecursionError).
+
+Typed reads are tolerant: numbers given as strings, "true"/"false"/"yes"/"no"/"1"/"0" as bool, lists and
+objects given as JSON strings.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator, KeysView, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast, overload
@@ -20,7 +25,7 @@ from typing import Any, TypeVar, cast, overload
 from mldock import contract
 from mldock.errors import HyperparameterError
 
-__all__ = ["HYPERPARAMETERS_VARIABLE", "Hyperparameters"]
+__all__ = ["HYPERPARAMETERS_VARIABLE", "MAX_DEPTH", "Hyperparameters"]
 
 HYPERPARAMETERS_VARIABLE = contract.HYPERPARAMETERS
 
@@ -28,6 +33,9 @@ T = TypeVar("T")
 _MISSING: Any = object()
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+MAX_DEPTH = 100
+"""Arrays/objects nested deeper than this are refused: deep enough for any configuration, shallow enough for
+every recursive tool (copy, repr, json.dumps) that handles the values afterwards."""
 
 
 class Hyperparameters:
@@ -146,20 +154,60 @@ def _read_file(file: Path) -> dict[str, Any]:
 
 
 def _parse_object(text: str, source: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # a BOM, as the file's utf-8-sig decoding drops it
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite as exc:
+        raise HyperparameterError(
+            f"{source}: {exc} is not a number JSON allows (NaN and infinities are refused); write it as a string"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise HyperparameterError(
             f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
             'write a JSON object such as {"epochs": 10}'
         ) from exc
-    except (ValueError, RecursionError) as exc:
-        raise HyperparameterError(f"{source}: not valid JSON ({type(exc).__name__})") from exc
+    except RecursionError as exc:
+        raise HyperparameterError(f"{source}: values are nested more than {MAX_DEPTH} arrays/objects deep") from exc
+    except ValueError as exc:  # an integer of more digits than int() takes, say
+        raise HyperparameterError(f"{source}: not valid JSON ({_shorten(str(exc), 120)})") from exc
     if not isinstance(value, dict):
         raise HyperparameterError(
             f'{source}: hyperparameters must be a JSON object such as {{"epochs": 10}}, not {_json_kind(value)}'
         )
+    if _depth(value) > MAX_DEPTH:
+        raise HyperparameterError(f"{source}: values are nested more than {MAX_DEPTH} arrays/objects deep")
     return value
+
+
+class _NotFinite(ValueError):
+    """NaN, Infinity, -Infinity or a number that overflows a float, met while parsing."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(text if len(text) <= 40 else text[:37] + "...")
+    return number
+
+
+def _depth(value: Any) -> int:
+    """How many arrays/objects deep `value` nests (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _convert(value: Any, target: type[T]) -> T:

@@ -98,7 +98,7 @@ def test_the_mapping_is_immutable_even_through_nested_values() -> None:
         pytest.param(b"[1, 2]", "not an array", id="array"),
         pytest.param(b'"x"', "not a string", id="string"),
         pytest.param(b"\xff\xfe{}", "not UTF-8", id="not-utf8"),
-        pytest.param(b"[" * 100_000, "not valid JSON", id="deep-nesting"),
+        pytest.param(b"[" * 100_000, "nested more than 100", id="deep-nesting"),
     ],
 )
 def test_bad_file_errors_name_the_file(tmp_path: Path, content: bytes, fragment: str) -> None:
@@ -127,13 +127,13 @@ def test_bad_variable_errors_name_the_variable(value: str) -> None:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=10,
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(values=st.dictionaries(st.text(max_size=10), _json, max_size=5))
 def test_json_objects_round_trip(values: dict[str, Any]) -> None:
     hp = Hyperparameters.parse(json.dumps(values))
@@ -141,7 +141,7 @@ def test_json_objects_round_trip(values: dict[str, Any]) -> None:
     assert Hyperparameters.parse(hp.to_json()) == hp
 
 
-@settings(max_examples=80, deadline=None)
+@settings(deadline=None)
 @given(text=st.text(max_size=40) | st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
 def test_garbage_gives_hyperparameter_error_or_an_object(text: str) -> None:
     try:
@@ -150,3 +150,65 @@ def test_garbage_gives_hyperparameter_error_or_an_object(text: str) -> None:
         return
     assert isinstance(json.loads(text), dict)
     assert len(hp) == len(json.loads(text))
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("depth", [pytest.param(d, id=f"depth-{d}") for d in (101, 500, 999, 1_000, 100_000)])
+def test_deep_nesting_is_a_hyperparameter_error_in_the_variable_and_the_file(tmp_path: Path, depth: int) -> None:
+    file = tmp_path / "hyperparameters.json"
+    file.write_text(_nested(depth))
+    with pytest.raises(HyperparameterError, match="MLDOCK_HYPERPARAMETERS: values are nested more than 100"):
+        Hyperparameters.from_sources(None, _nested(depth))
+    with pytest.raises(HyperparameterError, match=f"{file}: values are nested more than 100"):
+        Hyperparameters.from_sources(file, None)
+
+
+def test_nesting_up_to_the_limit_is_kept() -> None:
+    assert Hyperparameters.parse(_nested(99))["a"] == json.loads(_nested(99))["a"]
+
+
+@pytest.mark.parametrize(
+    "number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"], ids=["nan", "inf", "minus-inf", "huge", "minus-huge"]
+)
+def test_nan_and_infinities_are_refused_by_name(tmp_path: Path, number: str) -> None:
+    text = f'{{"lr": {number}}}'
+    file = tmp_path / "hyperparameters.json"
+    file.write_text(text)
+    for where, call in (
+        ("MLDOCK_HYPERPARAMETERS", lambda: Hyperparameters.from_sources(None, text)),
+        (str(file), lambda: Hyperparameters.from_sources(file, None)),
+    ):
+        with pytest.raises(HyperparameterError, match=f"{where}: .*NaN and infinities are refused"):
+            call()
+
+
+def test_a_5000_digit_integer_is_a_hyperparameter_error() -> None:
+    with pytest.raises(HyperparameterError, match="not valid JSON"):
+        Hyperparameters.parse('{"n": ' + "9" * 5_000 + "}")
+
+
+def test_a_utf8_bom_is_ignored_in_the_file_and_the_variable_alike(tmp_path: Path) -> None:
+    file = tmp_path / "hyperparameters.json"
+    file.write_bytes(b"\xef\xbb\xbf" + b'{"a": 1}')
+    assert dict(Hyperparameters.from_sources(file, None)) == {"a": 1}
+    assert dict(Hyperparameters.from_sources(None, '\ufeff{"b": 2}')) == {"b": 2}
+
+
+_nesting = st.recursive(st.integers() | st.text(max_size=3), lambda inner: st.lists(inner, max_size=2), max_leaves=3)
+
+
+@settings(deadline=None)
+@given(depth=st.integers(min_value=0, max_value=3_000), opener=st.sampled_from(["[", '{"k": ']))
+def test_any_nesting_depth_gives_an_object_or_a_hyperparameter_error(depth: int, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    text = '{"a": ' + opener * depth + "1" + closer * depth + "}"
+    try:
+        hp = Hyperparameters.parse(text)
+    except HyperparameterError:
+        assert depth >= 100
+        return
+    assert depth < 100
+    assert Hyperparameters.parse(hp.to_json()) == hp
