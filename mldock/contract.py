@@ -15,8 +15,17 @@ Rules:
   an empty value or one holding a NUL byte is a UserError naming the variable.
 - A stage name is lower-case letters, digits, `_` or `-`, starting with a letter, at most 63 characters.
 - A setting is true when spelled 1/true/yes/on in any case, with any surrounding whitespace.
-- The serving port is `MLDOCK_SERVE_PORT`, else Vertex AI's `AIP_HTTP_PORT`, else 8080 (the first non-empty one).
+- The serving port is `MLDOCK_SERVE_PORT`, else SageMaker's `SAGEMAKER_BIND_TO_PORT`, else Vertex AI's
+  `AIP_HTTP_PORT`, else 8080 (the first non-empty one).
 - The stop grace `MLDOCK_STOP_GRACE_SECONDS` (default 20) is a number of seconds from 0 to 1e6.
+- The stop deadline `MLDOCK_STOP_DEADLINE_SECONDS` is how long after the first SIGTERM the platform kills the
+  container (SageMaker: 120 s for training, 30 s for endpoints, the default when SageMaker's layout is
+  recognised; none elsewhere). With a deadline the step (or the request drain) gets at most half of it less
+  `STOP_MARGIN_SECONDS`, and cleanup must end `STOP_MARGIN_SECONDS` before it (mldock.runtime.lifecycle).
+- SageMaker (mldock.runtime.sagemaker): its config files below `<base>/input/config`, its single model folder
+  `<base>/model` (packed into model.tar.gz, unpacked there for hosting), its output folder `<base>/output/data`
+  (packed as output.tar.gz), `<base>/checkpoints`, `TRAINING_JOB_NAME`, `SAGEMAKER_BIND_TO_PORT`, the custom
+  attributes header, `/execution-parameters`; SageMaker reads the first 1024 characters of the failure file.
 - Serving limits (mldock.runtime.serve applies them; each a positive number, a bad value is a UserError naming
   the variable): `MLDOCK_SERVE_CONNECTION_LIMIT` (100 open connections; past it the connection that waits
   longest without a request in service is closed, so a new one, a health check say, is always accepted),
@@ -72,6 +81,18 @@ __all__ = [
     "MAX_STAGE_LENGTH",
     "PREFIX",
     "PROJECT_DIR",
+    "SAGEMAKER_BIND_TO_PORT",
+    "SAGEMAKER_CHECKPOINT_DIR",
+    "SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER",
+    "SAGEMAKER_ENDPOINT_STOP_DEADLINE",
+    "SAGEMAKER_EXECUTION_PARAMETERS_ROUTE",
+    "SAGEMAKER_FAILURE_LIMIT",
+    "SAGEMAKER_INPUT_DATA_CONFIG_FILE",
+    "SAGEMAKER_MODEL_DIR",
+    "SAGEMAKER_OUTPUT_DATA_DIR",
+    "SAGEMAKER_RESOURCE_CONFIG_FILE",
+    "SAGEMAKER_TRAINING_JOB_NAME",
+    "SAGEMAKER_TRAINING_STOP_DEADLINE",
     "SERVE",
     "SERVE_BODY_TIMEOUT",
     "SERVE_CONNECTION_LIMIT",
@@ -85,7 +106,10 @@ __all__ = [
     "STAGE",
     "STAGE_NAME_PATTERN",
     "STAGE_NAME_RULE",
+    "STOP_DEADLINE_SECONDS",
     "STOP_GRACE_SECONDS",
+    "STORAGE_TIMEOUT",
+    "STOP_MARGIN_SECONDS",
     "TRAIN",
     "TRAINING_CONTAINER",
     "TRUTHY_VALUES",
@@ -97,6 +121,7 @@ __all__ = [
     "project_dir_from",
     "serve_port",
     "setting_key",
+    "stop_deadline_seconds",
     "stop_grace_seconds",
 ]
 
@@ -113,6 +138,7 @@ TRAINING_CONTAINER: Final = "MLDOCK_TRAINING_CONTAINER"
 SERVING_CONTAINER: Final = "MLDOCK_SERVING_CONTAINER"
 LOG_LEVEL: Final = "MLDOCK_LOG_LEVEL"
 STOP_GRACE_SECONDS: Final = "MLDOCK_STOP_GRACE_SECONDS"
+STOP_DEADLINE_SECONDS: Final = "MLDOCK_STOP_DEADLINE_SECONDS"
 SERVE_PORT: Final = "MLDOCK_SERVE_PORT"
 SERVE_HOST: Final = "MLDOCK_SERVE_HOST"
 SERVE_THREADS: Final = "MLDOCK_SERVE_THREADS"
@@ -122,6 +148,7 @@ SERVE_HEADER_TIMEOUT: Final = "MLDOCK_SERVE_HEADER_TIMEOUT"
 SERVE_BODY_TIMEOUT: Final = "MLDOCK_SERVE_BODY_TIMEOUT"
 SERVE_IDLE_TIMEOUT: Final = "MLDOCK_SERVE_IDLE_TIMEOUT"
 CREATE_MISSING_BUCKETS: Final = "MLDOCK_CREATE_MISSING_BUCKETS"
+STORAGE_TIMEOUT: Final = "MLDOCK_STORAGE_TIMEOUT"  # seconds; its rule lives in mldock.storage.retry
 
 # -- variables the tooling reads --------------------------------------------------------------------------
 CACHE_DIR: Final = "MLDOCK_CACHE_DIR"
@@ -130,6 +157,23 @@ CACHE_DIR: Final = "MLDOCK_CACHE_DIR"
 AIP_HTTP_PORT: Final = "AIP_HTTP_PORT"
 AIP_HEALTH_ROUTE: Final = "AIP_HEALTH_ROUTE"
 AIP_PREDICT_ROUTE: Final = "AIP_PREDICT_ROUTE"
+
+# -- SageMaker's container contract (training and hosting) ------------------------------------------------
+SAGEMAKER_TRAINING_JOB_NAME: Final = "TRAINING_JOB_NAME"
+SAGEMAKER_BIND_TO_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+SAGEMAKER_INPUT_DATA_CONFIG_FILE: Final = "input/config/inputdataconfig.json"
+SAGEMAKER_RESOURCE_CONFIG_FILE: Final = "input/config/resourceconfig.json"
+SAGEMAKER_MODEL_DIR: Final = "model"
+SAGEMAKER_OUTPUT_DATA_DIR: Final = "output/data"
+SAGEMAKER_CHECKPOINT_DIR: Final = "checkpoints"
+SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
+SAGEMAKER_EXECUTION_PARAMETERS_ROUTE: Final = "/execution-parameters"
+SAGEMAKER_FAILURE_LIMIT: Final = 1024
+"""Characters of the failure file SageMaker shows as the job's FailureReason."""
+SAGEMAKER_TRAINING_STOP_DEADLINE: Final = 120.0
+"""Seconds from SIGTERM to SIGKILL when a training job is stopped."""
+SAGEMAKER_ENDPOINT_STOP_DEADLINE: Final = 30.0
+"""Seconds from SIGTERM to SIGKILL when an endpoint's container is stopped."""
 
 # -- defaults and fixed places ----------------------------------------------------------------------------
 DEFAULT_BASE_DIR: Final = Path("/opt/ml")
@@ -140,6 +184,8 @@ DEFAULT_STAGE: Final = "dev"
 DEFAULT_TRAIN_TARGET: Final = "trainer:train"
 DEFAULT_SERVE_TARGET: Final = "predictor:Predictor"
 DEFAULT_STOP_GRACE_SECONDS: Final = 20.0
+STOP_MARGIN_SECONDS: Final = 5.0
+"""Seconds kept free before a stop deadline: the exit itself (failure file, logs) happens in them."""
 DEFAULT_SERVE_PORT: Final = 8080
 DEFAULT_SERVE_HOST: Final = "0.0.0.0"
 DEFAULT_SERVE_THREADS: Final = 4
@@ -203,11 +249,11 @@ def project_dir_from(environ: Mapping[str, str], *, cwd: Path | None = None) -> 
 
 
 def serve_port(environ: Mapping[str, str]) -> int:
-    """The serving port: `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080 (the first non-empty value).
+    """The serving port: `MLDOCK_SERVE_PORT`, else `SAGEMAKER_BIND_TO_PORT`, else `AIP_HTTP_PORT`, else 8080.
 
     UserError naming the variable when its value is not a port number (0..65535; 0 lets the system choose).
     """
-    for variable in (SERVE_PORT, AIP_HTTP_PORT):
+    for variable in (SERVE_PORT, SAGEMAKER_BIND_TO_PORT, AIP_HTTP_PORT):
         value = environ.get(variable)
         if value:
             try:
@@ -234,6 +280,23 @@ def stop_grace_seconds(environ: Mapping[str, str]) -> float:
         raise UserError(f"{STOP_GRACE_SECONDS}: {value!r} is not a number of seconds") from None
     if not 0 <= seconds <= 1e6:
         raise UserError(f"{STOP_GRACE_SECONDS}: {value!r} is out of range (0..1e6 seconds)")
+    return seconds
+
+
+def stop_deadline_seconds(environ: Mapping[str, str], default: float | None = None) -> float | None:
+    """`MLDOCK_STOP_DEADLINE_SECONDS`, else `default` (the platform's, None when unbounded).
+
+    UserError naming the variable when the value is not a number of seconds from 1 to 1e6.
+    """
+    value = environ.get(STOP_DEADLINE_SECONDS)
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        raise UserError(f"{STOP_DEADLINE_SECONDS}: {value!r} is not a number of seconds") from None
+    if not 1 <= seconds <= 1e6:
+        raise UserError(f"{STOP_DEADLINE_SECONDS}: {value!r} is out of range (1..1e6 seconds)")
     return seconds
 
 

@@ -7,6 +7,11 @@
 Variables read (names and rules in mldock.contract): `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE`
 (default dev), `MLDOCK_PROJECT_DIR` (default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel
 variables (mldock.runtime.channels); every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
+
+SageMaker's layout (mldock.runtime.sagemaker) is recognised with no `MLDOCK_*` variable: its input channels
+join `channels` as file:// channels onto their own folders (startup() copies nothing), its hyperparameters lose
+the SDK's JSON quotes, and a model or output channel no variable sets is SageMaker's folder for it
+(`channel()`); `env.sagemaker` holds the hosts, job name and checkpoint folder. `MLDOCK_*` channels add to it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from mldock.runtime.channels import (
 )
 from mldock.runtime.hyperparameters import Hyperparameters
 from mldock.runtime.redact import redact_environ
+from mldock.runtime.sagemaker import SageMakerLayout, is_sagemaker_channel
 from mldock.runtime.stages import parse_stage
 
 __all__ = ["DEFAULT_BASE_DIR", "Environment"]
@@ -56,6 +62,7 @@ class Environment:
     hyperparameters: Hyperparameters
     settings: Mapping[str, str]
     project_dir: Path
+    sagemaker: SageMakerLayout | None = None
 
     @classmethod
     def from_env(cls: type[E], environ: Mapping[str, str] | None = None, base_dir: Path | str | None = None) -> E:
@@ -70,6 +77,14 @@ class Environment:
             base = contract.absolute_dir(base_dir, contract.BASE_DIR)
         project = contract.project_dir_from(source)
         channels = parse_channels(source, base, resolve_uri=cls.resolve_uri)
+        sagemaker = SageMakerLayout.detect(source, base)
+        hyperparameters_file = base / contract.HYPERPARAMETERS_FILE
+        if sagemaker is None:
+            hyperparameters = Hyperparameters.from_sources(hyperparameters_file, source.get(contract.HYPERPARAMETERS))
+        else:
+            hyperparameters = sagemaker.hyperparameters(hyperparameters_file, source.get(contract.HYPERPARAMETERS))
+            configured = {(channel.kind, channel.name) for channel in channels}
+            channels = (*sagemaker.input_channels(configured), *channels)
         settings = {
             contract.setting_key(name): value
             for name, value in sorted(source.items())
@@ -78,12 +93,11 @@ class Environment:
         return cls(
             base_dir=base,
             stage=parse_stage(source.get(contract.STAGE)),
-            channels=channels,
-            hyperparameters=Hyperparameters.from_sources(
-                base / contract.HYPERPARAMETERS_FILE, source.get(contract.HYPERPARAMETERS)
-            ),
+            channels=_sorted(channels),
+            hyperparameters=hyperparameters,
             settings=MappingProxyType(settings),
             project_dir=project,
+            sagemaker=sagemaker,
         )
 
     @classmethod
@@ -117,16 +131,24 @@ class Environment:
         return self._of(ChannelKind.OUTPUT_MODEL)
 
     def channel(self, name: str, kind: ChannelKind = ChannelKind.INPUT) -> Channel:
-        """The channel `name` of `kind`; ChannelError listing the configured ones when there is none."""
+        """The channel `name` of `kind`; ChannelError listing the configured ones when there is none.
+
+        Under SageMaker a model or output channel no variable sets is SageMaker's folder for it.
+        """
         for channel in self.channels:
             if channel.kind is kind and channel.name == name:
                 return channel
+        platform = self.sagemaker.channel(kind, name) if self.sagemaker is not None else None
+        if platform is not None:
+            return platform
         known = ", ".join(c.name for c in self._of(kind)) or "none"
+        also = f", or give SageMaker a {name!r} channel" if self.sagemaker is not None else ""
         raise ChannelError(
-            f"no {kind.value} channel {name!r} (set {channel_variable(kind, name)}); configured: {known}"
+            f"no {kind.value} channel {name!r} (set {channel_variable(kind, name)}{also}); configured: {known}"
         )
 
     def _of(self, kind: ChannelKind) -> tuple[Channel, ...]:
+        """The channels of `kind` (SageMaker's input channels included)."""
         return tuple(c for c in self.channels if c.kind is kind)
 
     # -- paths ------------------------------------------------------------------------------------------
@@ -163,13 +185,23 @@ class Environment:
 
     # -- side effects and export ------------------------------------------------------------------------
 
-    def prepare(self) -> None:
-        """Create the base folders and every channel folder, and remove a failure file left by an earlier run."""
-        for folder in (self.input_data_dir, self.config_dir, self.model_dir, self.output_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+    def prepare(self, *, serving: bool = False) -> None:
+        """Create the base folders and every channel folder, and remove a failure file left by an earlier run.
+
+        `serving`: only the folders of channels a variable sets (the base dir may be read-only, as on a
+        SageMaker endpoint), and a failure file only when there is one. SageMaker's own folders are never made.
+        """
+        if not serving:
+            folders = [self.input_data_dir, self.config_dir, self.model_dir, self.output_dir]
+            if self.sagemaker is not None:
+                folders.append(self.sagemaker.output_data_dir)
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
         for channel in self.channels:
-            channel.path.mkdir(parents=True, exist_ok=True)
-        self.failure_file.unlink(missing_ok=True)
+            if not is_sagemaker_channel(channel):
+                channel.path.mkdir(parents=True, exist_ok=True)
+        if not serving or self.failure_file.exists():
+            self.failure_file.unlink(missing_ok=True)
 
     def to_environ(self) -> dict[str, str]:
         """The `MLDOCK_*` variables that rebuild this environment (channels in the current spelling).
@@ -185,7 +217,8 @@ class Environment:
         if len(self.hyperparameters):
             environ[contract.HYPERPARAMETERS] = self.hyperparameters.to_json()
         for channel in self.channels:
-            environ[channel_variable(channel.kind, channel.name)] = str(channel.uri)
+            if not is_sagemaker_channel(channel):  # rebuilt from SageMaker's layout
+                environ[channel_variable(channel.kind, channel.name)] = str(channel.uri)
         for key, value in self.settings.items():
             environ[contract.PREFIX + key] = value
         return environ
@@ -196,5 +229,11 @@ class Environment:
         return (
             f"{type(self).__name__}(base_dir={str(self.base_dir)!r}, stage={self.stage!r}, "
             f"channels=[{channels}], hyperparameters={sorted(self.hyperparameters.keys())}, "
-            f"settings={settings}, project_dir={str(self.project_dir)!r})"
+            f"settings={settings}, project_dir={str(self.project_dir)!r}"
+            + (f", sagemaker={self.sagemaker.describe()!r})" if self.sagemaker is not None else ")")
         )
+
+
+def _sorted(channels: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    order = list(ChannelKind)
+    return tuple(sorted(channels, key=lambda c: (order.index(c.kind), c.name)))
