@@ -14,7 +14,9 @@ Exit codes of `mldock-entrypoint` (runners rely on them):
 | 128 + N   | terminated by signal N (143 for SIGTERM, 130 for SIGINT)                                   |
 
 The failure file `<base>/output/failure` holds the reason on its first line (`ValueError: learning rate must
-be positive`), then the phase and the details (traceback). It is written atomically, with secrets redacted.
+be positive`, at most 512 characters), then the phase and the details (traceback). It is written atomically,
+with secrets redacted. SageMaker shows its first 1024 characters as the job's FailureReason: notes that must be
+seen (uploads cut short by the stop deadline) go before the traceback.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_PLATFORM_ERROR = 3
+_MAX_REASON = 512
 
 
 def signal_exit_code(signum: int) -> int:
@@ -88,9 +91,15 @@ class Failure:
             details="" if plain_user_error else "".join(traceback.format_exception(exc)),
         )
 
-    def with_note(self, note: str) -> Failure:
-        """A copy with `note` appended to the details (e.g. a later failure in cleanup)."""
-        details = f"{self.details.rstrip()}\n\n{note}" if self.details else note
+    def with_note(self, note: str, *, first: bool = False) -> Failure:
+        """A copy with `note` added to the details (e.g. a later failure in cleanup): after them, or `first`
+        (before them, so it stays within the 1024 characters SageMaker shows)."""
+        if not self.details:
+            details = note
+        elif first:
+            details = f"{note}\n\n{self.details.rstrip()}"
+        else:
+            details = f"{self.details.rstrip()}\n\n{note}"
         return Failure(self.reason, self.phase, self.exit_code, details)
 
     def render(self) -> str:
@@ -100,9 +109,11 @@ class Failure:
 
 
 def reason_line(type_name: str, message: str) -> str:
-    """`Type: first line of message` (just `Type` for an empty message), on one line."""
+    """`Type: first line of message` (just `Type` for an empty message), on one line of at most 512 characters
+    (SageMaker shows the first 1024 characters of the failure file: the reason, phase and exit code fit)."""
     first = message.strip().splitlines()[0].strip() if message.strip() else ""
-    return f"{type_name}: {first}" if first else type_name
+    line = f"{type_name}: {first}" if first else type_name
+    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
 
 
 def signal_reason(signum: int) -> str:

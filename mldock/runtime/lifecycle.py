@@ -15,6 +15,11 @@ fails, the failure file goes below `MLDOCK_BASE_DIR` (or /opt/ml when even that 
 
 Failures are logged (with the traceback only when user code failed) and written to the failure file with
 secrets redacted (mldock.runtime.failure holds the exit codes).
+
+Stop deadlines: a platform kills the container a fixed time after its SIGTERM (SageMaker: 120 s for training,
+30 s for endpoints; `MLDOCK_STOP_DEADLINE_SECONDS` sets it anywhere). StopBudget fits the step's grace (or the
+request drain) into half of that deadline less a margin, and run_cleanup() stops waiting for cleanup() at the
+deadline less the margin: the failure file then names the output channels whose upload had not finished.
 """
 
 from __future__ import annotations
@@ -32,15 +37,25 @@ from typing import Any
 
 from mldock import contract
 from mldock.errors import LifecycleError, UserError
+from mldock.runtime.channels import Channel
 from mldock.runtime.containers import Container, ServingContainer, TrainingContainer
 from mldock.runtime.environment import Environment
-from mldock.runtime.failure import EXIT_STEP_FAILED, Failure, signal_exit_code, signal_reason, write_failure
+from mldock.runtime.failure import (
+    EXIT_STEP_FAILED,
+    Failure,
+    signal_exit_code,
+    signal_reason,
+    write_failure,
+)
 from mldock.runtime.loader import Target, Task, add_to_sys_path, check_target, load_container_class, resolve_target
 from mldock.runtime.redact import redact_text
+from mldock.runtime.sagemaker import is_sagemaker_channel
+from mldock.storage.uri import RemoteURI
 
 __all__ = [
     "Setup",
     "Signals",
+    "StopBudget",
     "Terminated",
     "report_failure",
     "run_cleanup",
@@ -51,6 +66,7 @@ __all__ = [
 logger = logging.getLogger("mldock")
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,9 +93,11 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
         base_dir = env.base_dir
         target = resolve_target(task, environ, project_dir)
         check_target(target)
-        _prepare(env)
+        _prepare(env, serving=task == "serve")
     except Exception as exc:
         return report_failure(Failure.from_exception(exc, "setup"), base_dir / contract.FAILURE_FILE, environ)
+    if env.sagemaker is not None:
+        logger.info("setup: %s", env.sagemaker.describe())
     logger.info(
         "setup: %s with %s, stage %s, base %s, project %s, %s %s",
         task,
@@ -93,9 +111,9 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
     return Setup(container_class(env), env, target)
 
 
-def _prepare(env: Environment) -> None:
+def _prepare(env: Environment, *, serving: bool) -> None:
     try:
-        env.prepare()
+        env.prepare(serving=serving)
     except OSError as exc:
         raise LifecycleError(f"cannot prepare the folders below {env.base_dir}: {exc}") from exc
 
@@ -117,20 +135,120 @@ def signal_failure(signum: int, phase: str, details: str = "") -> Failure:
     return Failure(signal_reason(signum), phase, signal_exit_code(signum), details)
 
 
-def run_cleanup(container: Container, failure: Failure | None) -> Failure | None:
-    """Run cleanup(); the earlier `failure` (a cleanup problem noted on it), cleanup's own, or None."""
+@dataclass(frozen=True)
+class StopBudget:
+    """How long a stopping task may take: the step's grace (or request drain) and the platform's kill deadline.
+
+    budget = StopBudget.from_env(env, environ)    # SageMaker training: grace 20, deadline 120
+    budget.grace                                   # min(MLDOCK_STOP_GRACE_SECONDS, (deadline - margin) / 2)
+    """
+
+    grace: float = contract.DEFAULT_STOP_GRACE_SECONDS
+    deadline: float | None = None
+
+    @classmethod
+    def from_env(cls, env: Environment, environ: Mapping[str, str]) -> StopBudget:
+        """The budget for `env` (the platform's deadline) and `environ` (the MLDOCK_STOP_* variables); UserError."""
+        grace = contract.stop_grace_seconds(environ)
+        default = env.sagemaker.stop_deadline if env.sagemaker is not None else None
+        deadline = contract.stop_deadline_seconds(environ, default)
+        if deadline is not None:
+            grace = min(grace, max(0.0, (deadline - contract.STOP_MARGIN_SECONDS) / 2))
+        return cls(grace, deadline)
+
+    def cleanup_ends(self, signalled_at: float | None) -> float | None:
+        """The monotonic time cleanup must be over by, for a first signal at `signalled_at` (None: unbounded)."""
+        if self.deadline is None or signalled_at is None:
+            return None
+        return signalled_at + self.deadline - contract.STOP_MARGIN_SECONDS
+
+
+def run_cleanup(
+    container: Container,
+    failure: Failure | None,
+    *,
+    signals: Signals | None = None,
+    budget: StopBudget | None = None,
+) -> Failure | None:
+    """Run cleanup(); the earlier `failure` (a cleanup problem noted on it), cleanup's own, or None.
+
+    With `signals` and a `budget` that has a deadline, cleanup() runs in a thread and is waited for only until
+    the deadline (less the margin) after the first signal; then the failure names the uploads not finished.
+    """
     started = time.monotonic()
     logger.info("cleanup: begin%s", " (after a failure)" if failure else "")
-    try:
-        container.cleanup()
-    except Exception as exc:
-        problem = Failure.from_exception(exc, "cleanup")
+    if signals is None or budget is None or budget.deadline is None:
+        problem = _cleanup(container)
+    else:
+        finished, problem, pending = _cleanup_within(container, signals, budget)
+        if not finished:
+            signum = signals.first if signals.first is not None else signal.SIGTERM
+            note = (
+                f"cleanup was still running {budget.deadline:g}s after {signal_reason(signum).split()[-1]} "
+                f"(the platform's stop deadline, less {contract.STOP_MARGIN_SECONDS:g}s); not uploaded in time: "
+                + (", ".join(f"{c.kind.value} {c.name} ({c.uri})" for c in pending) or "none (cleanup steps ran)")
+            )
+            logger.error("cleanup: %s", note)
+            if failure is None:
+                return Failure(
+                    "cleanup did not finish before the stop deadline", "cleanup", signal_exit_code(signum), note
+                )
+            return failure.with_note(note, first=True)
+    if problem is not None:
         if failure is None:
             return problem
         logger.error("cleanup failed too: %s", problem.reason)
         return failure.with_note(f"cleanup also failed: {problem.reason}\n{problem.details}")
     logger.info("cleanup: done in %.2fs", time.monotonic() - started)
     return failure
+
+
+def _cleanup(container: Container) -> Failure | None:
+    try:
+        container.cleanup()
+    except Exception as exc:
+        return Failure.from_exception(exc, "cleanup")
+    return None
+
+
+def _cleanup_within(
+    container: Container, signals: Signals, budget: StopBudget
+) -> tuple[bool, Failure | None, list[Channel]]:
+    """Cleanup in a thread until done or the deadline: (finished, its failure, channels not yet uploaded)."""
+    uploaded: set[str] = set()
+    original = container.remote_for
+
+    def tracked(uri: RemoteURI) -> Any:
+        return _TrackedRemote(original(uri), uploaded)
+
+    setattr(container, "remote_for", tracked)  # noqa: B010 -- remote_for is the documented injection point
+    outcome: list[Failure | None] = []
+    worker = threading.Thread(target=lambda: outcome.append(_cleanup(container)), name="mldock-cleanup", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        ends = budget.cleanup_ends(signals.first_at)
+        if ends is not None and time.monotonic() >= ends:
+            env = container.env
+            uploads = (*env.output_channels, *env.output_model_channels)
+            pending = [c for c in uploads if not is_sagemaker_channel(c) and str(c.uri) not in uploaded]
+            return False, None, pending
+        worker.join(_POLL_SECONDS)
+    return True, outcome[0] if outcome else None, []
+
+
+class _TrackedRemote:
+    """A remote that records the URIs it finished uploading to (for the stop-deadline report)."""
+
+    def __init__(self, remote: Any, uploaded: set[str]) -> None:
+        self._remote, self._uploaded = remote, uploaded
+
+    def upload(self, source: Path, uri: RemoteURI, *args: Any, **kwargs: Any) -> Any:
+        report = self._remote.upload(source, uri, *args, **kwargs)
+        self._uploaded.add(str(uri))
+        return report
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._remote, name)
 
 
 class Terminated(BaseException):
@@ -155,6 +273,7 @@ class Signals:
 
     def __init__(self) -> None:
         self.received: list[int] = []
+        self.first_at: float | None = None
         self.arrived = threading.Event()
         self._interrupt = False
         self._previous: dict[int, Any] = {}
@@ -187,6 +306,8 @@ class Signals:
             self._interrupt = False
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.first_at is None:
+            self.first_at = time.monotonic()
         self.received.append(signum)
         self.arrived.set()
         logger.warning("received %s", signal.Signals(signum).name)

@@ -10,6 +10,11 @@ have finished (and `ping()`, when defined, returns true), 503 before. `POST /inv
 `AIP_PREDICT_ROUTE`) passes the body, Content-Type and Accept to `predict()`, whose result may be bytes, str,
 dict/list (sent as JSON) or a `(body, content_type)` tuple. A mldock UserError from predict() → 400, any other
 exception → 500 with a JSON error (the traceback goes to the log only); a body over the limit → 413.
+A predictor whose predict() takes a `context` keyword (or **kwargs) also gets a RequestContext: content type,
+accept, SageMaker's `X-Amzn-SageMaker-Custom-Attributes` and the request headers; a three-argument predict()
+is called as before. `GET /execution-parameters` (SageMaker batch transform) answers MaxConcurrentTransforms
+(the worker threads), BatchStrategy MULTI_RECORD and MaxPayloadInMB (the body limit, 1..100), overlaid by the
+predictor's `execution_parameters()` dict when it has one.
 
 Settings (names and defaults in mldock.contract): port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080;
 host `MLDOCK_SERVE_HOST` (0.0.0.0); `MLDOCK_SERVE_THREADS` (4 prediction workers; health checks have their
@@ -21,22 +26,24 @@ timeouts `MLDOCK_SERVE_CONNECTION_LIMIT` (100), `MLDOCK_SERVE_HEADER_TIMEOUT` (1
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mldock import contract
 from mldock.errors import UserError
 from mldock.runtime.environment import Environment
 
-__all__ = ["PredictionApp", "ServeConfig", "encode_result"]
+__all__ = ["PredictionApp", "RequestContext", "ServeConfig", "encode_result", "execution_parameters"]
 
 logger = logging.getLogger("mldock")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+_CUSTOM_ATTRIBUTES_KEY = "HTTP_" + contract.SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER.upper().replace("-", "_")
 _STATUS = {
     200: "200 OK",
     400: "400 Bad Request",
@@ -101,6 +108,52 @@ class ServeConfig:
         )
 
 
+@dataclass(frozen=True)
+class RequestContext:
+    """What a predict(body, content_type, accept, *, context) gets besides the body.
+
+    def predict(self, body, content_type, accept, *, context):
+        if "explain" in context.custom_attributes: ...
+    """
+
+    content_type: str
+    accept: str
+    custom_attributes: str = ""
+    """SageMaker's `X-Amzn-SageMaker-Custom-Attributes` header as sent ("" when absent)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request headers, names lower-cased with `-` (`x-amzn-sagemaker-target-model`)."""
+
+
+def execution_parameters(config: ServeConfig, predictor: Any = None) -> dict[str, Any]:
+    """SageMaker batch transform's execution parameters for `config`, overlaid by the predictor's own."""
+    parameters: dict[str, Any] = {
+        "MaxConcurrentTransforms": config.threads,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": max(1, min(100, config.max_body_bytes // 2**20)),
+    }
+    own = getattr(predictor, "execution_parameters", None)
+    if callable(own):
+        extra = own()
+        if not isinstance(extra, Mapping):
+            raise TypeError(f"execution_parameters() returned {type(extra).__name__}; return a dict")
+        parameters |= dict(extra)
+    return parameters
+
+
+def _takes_context(predict: Any) -> bool:
+    try:
+        parameters = inspect.signature(predict).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        name[5:].lower().replace("_", "-"): str(value) for name, value in environ.items() if name.startswith("HTTP_")
+    }
+
+
 class PredictionApp:
     """The WSGI application: health and predict routes around a predictor that arrives once loaded.
 
@@ -110,11 +163,13 @@ class PredictionApp:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self._predictor: Any = None
+        self._with_context = False
         self._ready = threading.Event()
 
     def set_predictor(self, predictor: Any) -> None:
         """Install the loaded predictor; from now on /ping may answer 200."""
         self._predictor = predictor
+        self._with_context = _takes_context(getattr(predictor, "predict", None))
         self._ready.set()
 
     @property
@@ -133,7 +188,19 @@ class PredictionApp:
             if method != "POST":
                 return _respond(start_response, 405, _error("use POST"), extra=[("Allow", "POST")])
             return self._invoke(environ, start_response)
+        if path == contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE:
+            if method not in ("GET", "HEAD"):
+                return _respond(start_response, 405, _error("use GET"), extra=[("Allow", "GET, HEAD")])
+            return self._execution_parameters(start_response)
         return _respond(start_response, 404, _error(f"no route {path}"))
+
+    def _execution_parameters(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            parameters = execution_parameters(self.config, self._predictor if self.ready else None)
+        except Exception as exc:
+            logger.exception("serve: execution_parameters() raised")
+            return _respond(start_response, 500, _error(f"execution_parameters() failed ({type(exc).__name__})"))
+        return _respond(start_response, 200, (json.dumps(parameters).encode("utf-8"), "application/json"))
 
     def _ping(self, start_response: StartResponse) -> Iterable[bytes]:
         if not self.ready:
@@ -162,7 +229,13 @@ class PredictionApp:
         content_type = environ.get("CONTENT_TYPE") or "application/octet-stream"
         accept = environ.get("HTTP_ACCEPT") or "*/*"
         try:
-            result = self._predictor.predict(body, content_type, accept)
+            if self._with_context:
+                context = RequestContext(
+                    content_type, accept, environ.get(_CUSTOM_ATTRIBUTES_KEY, ""), _headers(environ)
+                )
+                result = self._predictor.predict(body, content_type, accept, context=context)
+            else:
+                result = self._predictor.predict(body, content_type, accept)
             payload = encode_result(result, accept)
         except UserError as exc:
             return _respond(start_response, 400, _error(str(exc)))

@@ -6,9 +6,10 @@ The HTTP server (waitress, running mldock.runtime.prediction_app) listens before
 can answer 503 while the model downloads. Settings and their defaults: mldock.contract.
 
 Health checks stay answerable:
-- Health requests (`/ping`, `AIP_HEALTH_ROUTE`) and the errors waitress answers itself (malformed or oversized
-  requests) run on two threads of their own, so they never queue behind predictions; predictions run on the
-  `MLDOCK_SERVE_THREADS` workers exactly as before (one request at a time per connection, in order).
+- Health requests (`/ping`, `AIP_HEALTH_ROUTE`, SageMaker's `/execution-parameters`) and the errors waitress
+  answers itself (malformed or oversized requests) run on two threads of their own, so they never queue behind
+  predictions; predictions run on the `MLDOCK_SERVE_THREADS` workers exactly as before (one request at a time
+  per connection, in order).
 - A request has `MLDOCK_SERVE_HEADER_TIMEOUT` seconds from its first byte to the end of its headers and
   `MLDOCK_SERVE_BODY_TIMEOUT` from there to the end of its body; otherwise it is answered 408 and its
   connection closed. A keep-alive connection silent for `MLDOCK_SERVE_IDLE_TIMEOUT` is closed.
@@ -21,7 +22,9 @@ Health checks stay answerable:
   closed connections pass at most once per `LOG_INTERVAL` seconds each, with the count of lines held back.
 
 Stop (SIGTERM/SIGINT): stop accepting connections, wait up to the grace period (`MLDOCK_STOP_GRACE_SECONDS`,
-default 20) for requests in flight (queued, running, still arriving, or answered but not yet sent), close,
+default 20; under a stop deadline at most half of it less a margin: 12.5 s on a SageMaker endpoint, whose
+deadline is 30 s, see mldock.runtime.lifecycle.StopBudget) for requests in flight (queued, running, still
+arriving, or answered but not yet sent), close,
 run cleanup(), exit 0. When the grace expires with requests still in flight, they are dropped: an error line
 says how many, their connections close, cleanup() still runs, and the exit code is 128 + the signal (143 for
 SIGTERM) with a failure file saying so. A failing startup() or predictor constructor stops the server and exits
@@ -42,8 +45,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mldock import contract
 from mldock.runtime.failure import EXIT_OK, Failure, signal_exit_code, signal_reason
-from mldock.runtime.lifecycle import Setup, Signals, report_failure, run_cleanup, setup, signal_failure
+from mldock.runtime.lifecycle import Setup, Signals, StopBudget, report_failure, run_cleanup, setup, signal_failure
 from mldock.runtime.loader import import_target
 from mldock.runtime.prediction_app import PredictionApp, ServeConfig
 
@@ -79,6 +83,7 @@ def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     env = prepared.env
     try:
         config = ServeConfig.from_env(env, environ)
+        budget = StopBudget.from_env(env, environ)
         app = PredictionApp(config)
         server = _create_server(app, config)
     except Exception as exc:
@@ -116,9 +121,9 @@ def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
             pass
         if signals.first is not None:
             logger.info("serve: shutting down after %s", signal.Signals(signals.first).name)
-        dropped = _shutdown(server, config.grace_seconds)
+        dropped = _shutdown(server, budget.grace)
         loop.join(timeout=5)
-    starter.join(timeout=config.grace_seconds)
+    starter.join(timeout=budget.grace)
     signum = signals.first if signals.first is not None else signal.SIGTERM
     if failures:
         return report_failure(failures[0], env.failure_file, environ)
@@ -129,10 +134,10 @@ def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     if dropped:
         reason = (
             f"{signal_reason(signum)}: {dropped} request(s) still in flight after the "
-            f"{config.grace_seconds:g}s stop grace were dropped"
+            f"{budget.grace:g}s stop grace were dropped"
         )
         failure = Failure(reason, "shutdown", signal_exit_code(signum))
-    failure = run_cleanup(prepared.container, failure)
+    failure = run_cleanup(prepared.container, failure, signals=signals, budget=budget)
     if failure is not None:
         return report_failure(failure, env.failure_file, environ)
     return EXIT_OK
@@ -167,7 +172,8 @@ def _create_server(app: PredictionApp, config: ServeConfig) -> Any:
     workers, health = ThreadedTaskDispatcher(), ThreadedTaskDispatcher()
     workers.set_thread_count(config.threads)
     health.set_thread_count(HEALTH_THREADS)
-    dispatcher = _Dispatcher(workers, health, config.health_routes)
+    quick_routes = config.health_routes | {contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE}
+    dispatcher = _Dispatcher(workers, health, quick_routes)
     limits = _Limits(config.connection_limit, config.header_timeout, config.body_timeout)
     return _server_class()(app, limits, dispatcher=dispatcher, adj=adjustments)
 

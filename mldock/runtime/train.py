@@ -5,7 +5,10 @@
 The step runs in a child process (mldock.runtime.step) in its own session with the variables of
 Environment.to_environ(); SIGTERM/SIGINT received during the step are forwarded to the child's process group,
 and `MLDOCK_STOP_GRACE_SECONDS` (default 20) after the first one the group is killed. cleanup() then still
-runs, and also after a failed step. A failed startup() skips the step and cleanup(). A signal received during
+runs, and also after a failed step. Under a stop deadline (SageMaker's 120 s, or `MLDOCK_STOP_DEADLINE_SECONDS`)
+the grace is at most half the deadline less a margin, and cleanup() is waited for until the deadline less the
+margin (mldock.runtime.lifecycle.StopBudget): the failure file then names the uploads not finished in time.
+A failed startup() skips the step and cleanup(). A signal received during
 startup or the step makes the exit code 128 + signal; signals received during cleanup() are logged and
 cleanup finishes.
 """
@@ -27,7 +30,16 @@ from mldock import contract
 from mldock.errors import LifecycleError, UserError
 from mldock.runtime.containers import Container
 from mldock.runtime.failure import EXIT_OK, EXIT_STEP_FAILED, Failure, StepReport, signal_reason
-from mldock.runtime.lifecycle import Setup, Signals, Terminated, report_failure, run_cleanup, setup, signal_failure
+from mldock.runtime.lifecycle import (
+    Setup,
+    Signals,
+    StopBudget,
+    Terminated,
+    report_failure,
+    run_cleanup,
+    setup,
+    signal_failure,
+)
 
 __all__ = ["run"]
 
@@ -43,7 +55,7 @@ def run(environ: Mapping[str, str]) -> int:
         return prepared
     env = prepared.env
     try:
-        grace = contract.stop_grace_seconds(environ)
+        budget = StopBudget.from_env(env, environ)
     except UserError as exc:
         return report_failure(Failure.from_exception(exc, "setup"), env.failure_file, environ)
     signals = Signals()
@@ -51,9 +63,9 @@ def run(environ: Mapping[str, str]) -> int:
         startup_failure = _startup(prepared.container, signals)
         if startup_failure is not None:
             return report_failure(startup_failure, env.failure_file, environ)
-        failure = _run_step(prepared, environ, signals, grace)
+        failure = _run_step(prepared, environ, signals, budget.grace)
         signals_before_cleanup = list(signals.received)
-        failure = run_cleanup(prepared.container, failure)
+        failure = run_cleanup(prepared.container, failure, signals=signals, budget=budget)
     if signals_before_cleanup:
         note = f"earlier failure: {failure.reason}\n{failure.details}" if failure else ""
         failure = signal_failure(signals_before_cleanup[0], "step", note)

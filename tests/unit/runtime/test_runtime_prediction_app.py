@@ -346,3 +346,47 @@ def test_in_flight_counts_queued_running_arriving_and_unsent_requests() -> None:
     ]
     assert serve._in_flight(channels) == 4
     assert serve._in_flight([channel(), channel()]) == 0
+
+
+class ContextPredictor:
+    def predict(self, body: bytes, content_type: str, accept: str, *, context: Any) -> Any:
+        return {
+            "attributes": context.custom_attributes,
+            "accept": context.accept,
+            "model": context.headers.get("x-model"),
+        }
+
+    def execution_parameters(self) -> dict[str, Any]:
+        return {"BatchStrategy": "SINGLE_RECORD"}
+
+
+def test_custom_attributes_and_headers_reach_a_predictor_that_takes_a_context(app: PredictionApp) -> None:
+    app.set_predictor(ContextPredictor())
+    status, _, payload = call(
+        app,
+        "POST",
+        "/invocations",
+        b"{}",
+        HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES="trace=1",
+        HTTP_ACCEPT="application/json",
+        HTTP_X_MODEL="m1",
+    )
+    assert status == 200
+    assert json.loads(payload) == {"attributes": "trace=1", "accept": "application/json", "model": "m1"}
+
+
+def test_a_three_argument_predictor_is_called_as_before_with_the_attributes_header(app: PredictionApp) -> None:
+    app.set_predictor(Predictor())
+    status, _, payload = call(app, "POST", "/invocations", b"x", HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES="a=1")
+    assert status == 200
+    assert json.loads(payload)["body"] == "x"
+
+
+def test_execution_parameters_answer_before_and_after_the_predictor(app: PredictionApp) -> None:
+    status, headers, payload = call(app, "GET", "/execution-parameters")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(payload) == {"MaxConcurrentTransforms": 4, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 1}
+    app.set_predictor(ContextPredictor())
+    assert json.loads(call(app, "GET", "/execution-parameters")[2])["BatchStrategy"] == "SINGLE_RECORD"
+    assert call(app, "POST", "/execution-parameters")[0] == 405
