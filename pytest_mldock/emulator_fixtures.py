@@ -84,13 +84,10 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
     state = session_state(request.config)
     _refuse_under_production(request, name)
     mode = state.settings.emulators
-    emulator = _make(name, mode, config)
+    network: str | None = request.getfixturevalue("mldock_emulator_network") if mode == "container" else None
+    emulator = _make(name, mode, config, network)
     try:
-        if mode == "container":
-            network: str = request.getfixturevalue("mldock_emulator_network")
-            emulator.start(network=network)  # type: ignore[call-arg]
-        else:
-            emulator.start()
+        emulator.start()
     except BaseException:
         emulator.stop()
         raise
@@ -136,7 +133,7 @@ def _refuse_under_production(request: pytest.FixtureRequest, name: str) -> None:
         )
 
 
-def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
+def _make(name: str, mode: str, config: EmulatorConfig, network: str | None) -> Emulator:
     if mode == "container":
         from mldock.emulators.containers import (  # lazy: docker-py, see mldock_emulator_network
             AzuriteContainer,
@@ -150,7 +147,7 @@ def _make(name: str, mode: str, config: EmulatorConfig) -> Emulator:
             "azure": AzuriteContainer,
         }
         labels = {"io.mldock.pytest.worker": worker_id()}
-        return containers[name](labels=labels, start_timeout=config.start_timeout)
+        return containers[name](network=network, labels=labels, start_timeout=config.start_timeout)
     from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
 
     classes: dict[str, type[S3Emulator | GCSEmulator | AzureBlobEmulator]] = {

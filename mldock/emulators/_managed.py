@@ -1,9 +1,8 @@
-"""What the three process emulators share: lifecycle, context management, endpoint and host handling, and
-bucket administration.
+"""What the three process emulators share: lifecycle, context management, endpoint and host handling; their
+buckets are administered through mldock's remotes (`_buckets.BucketAdmin`).
 
 A subclass names itself (`name`, `scheme`), launches its process in `_launch()` (returning the bound port),
-and says what SDK settings point at it in `env()`. Buckets are made, listed and deleted through
-`mldock.storage.remote_for(uri, self.env())`: the remotes the container runs, not a client of the emulator's own.
+and says what SDK settings point at it in `env()`.
 """
 
 from __future__ import annotations
@@ -11,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
+from mldock.emulators._buckets import BucketAdmin
 from mldock.emulators._process import EmulatorProcess, PortInUse
 from mldock.errors import EmulatorError, EmulatorStartError
-from mldock.storage import Remote, RemoteURI, remote_for
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -24,7 +23,7 @@ _ANY_ADDRESS = ("0.0.0.0", "::", "")
 _PORT_ATTEMPTS = 5
 
 
-class ProcessEmulator:
+class ProcessEmulator(BucketAdmin):
     """Base of the emulators that run as a local child process.
 
     `host` is the address to bind (127.0.0.1 unless told otherwise; "0.0.0.0" lets containers reach it);
@@ -123,34 +122,6 @@ class ProcessEmulator:
     @property
     def local_host(self) -> str:
         return "127.0.0.1" if self.host in _ANY_ADDRESS else self.host
-
-    # -- buckets -------------------------------------------------------------------------------------------
-
-    def remote(self) -> Remote:
-        """mldock's remote for this emulator's scheme, built from `env()` (the host-side address)."""
-        self._require_running()
-        return remote_for(RemoteURI(self.scheme, f"{self.name}-emulator", ""), self.env())
-
-    def create_bucket(self, name: str) -> None:
-        """Create bucket (container) `name`; no error when it exists."""
-        self.remote().create_bucket(self._bucket(name))
-
-    def delete_bucket(self, name: str) -> None:
-        """Delete bucket `name` and every object in it; no error when it does not exist."""
-        self.remote().delete_bucket(self._bucket(name))
-
-    def bucket_names(self) -> list[str]:
-        """The buckets the emulator holds now, sorted."""
-        return sorted(self.remote().list_buckets())
-
-    def reset(self) -> None:
-        """Delete every bucket and object."""
-        remote = self.remote()
-        for name in remote.list_buckets():
-            remote.delete_bucket(self._bucket(name))
-
-    def _bucket(self, name: str) -> RemoteURI:
-        return RemoteURI(self.scheme, name, "")
 
     def _require_running(self) -> None:
         if self._proc is None:

@@ -34,7 +34,9 @@ __all__ = [
     "ACCOUNT_NAME",
     "AZURITE_VERSION",
     "AzureBlobEmulator",
+    "azure_env",
     "azurite_prefix",
+    "connection_string",
     "find_azurite",
 ]
 
@@ -74,6 +76,20 @@ ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 """Azurite's documented development key: public, not a secret."""
 
+
+def connection_string(endpoint_url: str) -> str:
+    """The connection string for Azurite's devstoreaccount1 at `endpoint_url` (http://HOST:PORT)."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+        f"BlobEndpoint={endpoint_url}/{ACCOUNT_NAME};"
+    )
+
+
+def azure_env(endpoint_url: str) -> dict[str, str]:
+    """AZURE_STORAGE_CONNECTION_STRING for devstoreaccount1 at `endpoint_url`."""
+    return {"AZURE_STORAGE_CONNECTION_STRING": connection_string(endpoint_url)}
+
+
 _PORT_LINE = re.compile(r"Blob service successfully listens on http://\S+:(\d+)")
 _IN_USE = re.compile(r"EADDRINUSE")
 
@@ -104,14 +120,11 @@ class AzureBlobEmulator(ProcessEmulator):
 
     def connection_string(self, host: str | None = None) -> str:
         """The connection string for devstoreaccount1, with `host` in place of 127.0.0.1."""
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint={self.url_for(host)}/{ACCOUNT_NAME};"
-        )
+        return connection_string(self.url_for(host))
 
     def env(self, host: str | None = None) -> dict[str, str]:
         """AZURE_STORAGE_CONNECTION_STRING, with `host` in place of 127.0.0.1."""
-        return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string(host)}
+        return azure_env(self.url_for(host))
 
     def client(self) -> BlobServiceClient:
         """An azure-storage-blob service client for this emulator (the SDK is imported here)."""

@@ -23,7 +23,13 @@ from mldock.emulators._managed import ProcessEmulator
 from mldock.emulators._process import EmulatorProcess, pick_port
 from mldock.errors import EmulatorNotInstalledError
 
-__all__ = ["FAKE_GCS_SERVER_VERSION", "FAKE_GCS_SERVER_WRAPPER_VERSION", "GCSEmulator", "find_fake_gcs_server"]
+__all__ = [
+    "FAKE_GCS_SERVER_VERSION",
+    "FAKE_GCS_SERVER_WRAPPER_VERSION",
+    "GCSEmulator",
+    "find_fake_gcs_server",
+    "gcs_env",
+]
 
 FAKE_GCS_SERVER_VERSION = "1.54.0"
 FAKE_GCS_SERVER_WRAPPER_VERSION = "0.1.1"
@@ -76,6 +82,11 @@ def _executable(path: Path) -> Path:
     return path
 
 
+def gcs_env(endpoint_url: str) -> dict[str, str]:
+    """STORAGE_EMULATOR_HOST at `endpoint_url` and a dummy GOOGLE_CLOUD_PROJECT."""
+    return {"STORAGE_EMULATOR_HOST": endpoint_url, "GOOGLE_CLOUD_PROJECT": DUMMY_PROJECT}
+
+
 class GCSEmulator(ProcessEmulator):
     """GCS on fake-gcs-server (in-memory), bound to `host`/`port` (0: pick one).
 
@@ -120,4 +131,4 @@ class GCSEmulator(ProcessEmulator):
 
     def env(self, host: str | None = None) -> dict[str, str]:
         """STORAGE_EMULATOR_HOST and a dummy GOOGLE_CLOUD_PROJECT, with `host` in place of 127.0.0.1."""
-        return {"STORAGE_EMULATOR_HOST": self.url_for(host), "GOOGLE_CLOUD_PROJECT": DUMMY_PROJECT}
+        return gcs_env(self.url_for(host))

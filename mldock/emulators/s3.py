@@ -25,7 +25,7 @@ from mldock.errors import EmulatorError, EmulatorNotInstalledError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["MOTO_VERSION", "S3Emulator"]
+__all__ = ["MOTO_VERSION", "S3Emulator", "s3_client_kwargs", "s3_env"]
 
 MOTO_VERSION = "5.2.5"
 """The moto release the project pins (extra `emulators`)."""
@@ -36,6 +36,26 @@ DEFAULT_REGION = "us-east-1"
 
 _PORT_LINE = re.compile(r"Running on http://[^\s:]+:(\d+)")
 _IN_USE = re.compile(r"Address already in use|address already in use")
+
+
+def s3_env(endpoint_url: str) -> dict[str, str]:
+    """AWS_ENDPOINT_URL at `endpoint_url`, with dummy credentials and a region (what any moto needs)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+    }
+
+
+def s3_client_kwargs(endpoint_url: str) -> dict[str, Any]:
+    """Keyword arguments for `boto3.client("s3", ...)` reaching a moto at `endpoint_url`."""
+    return {
+        "endpoint_url": endpoint_url,
+        "aws_access_key_id": DUMMY_ACCESS_KEY,
+        "aws_secret_access_key": DUMMY_SECRET_KEY,
+        "region_name": DEFAULT_REGION,
+    }
 
 
 class S3Emulator(ProcessEmulator):
@@ -64,21 +84,11 @@ class S3Emulator(ProcessEmulator):
 
     def env(self, host: str | None = None) -> dict[str, str]:
         """AWS_ENDPOINT_URL, dummy credentials and a region, with `host` in place of 127.0.0.1."""
-        return {
-            "AWS_ENDPOINT_URL": self.url_for(host),
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
-            "AWS_DEFAULT_REGION": DEFAULT_REGION,
-        }
+        return s3_env(self.url_for(host))
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `boto3.client("s3", ...)` that reach this emulator from the host."""
-        return {
-            "endpoint_url": self.endpoint_url,
-            "aws_access_key_id": DUMMY_ACCESS_KEY,
-            "aws_secret_access_key": DUMMY_SECRET_KEY,
-            "region_name": DEFAULT_REGION,
-        }
+        return s3_client_kwargs(self.endpoint_url)
 
     def client(self) -> S3Client:
         """A boto3 S3 client for this emulator (boto3 is imported here, not at module import)."""

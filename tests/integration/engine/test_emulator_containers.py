@@ -1,14 +1,21 @@
-"""The emulators as containers on a private network: seeded from the host through the published port, read
-from a task container by alias, removed on stop."""
+"""The emulators as containers started through testcontainers on a private network: seeded from the host
+through the published port, read from a task container by alias, removed on stop; no Ryuk, no os.environ
+writes; a fixed port on request; an emulator that exits fails its start with its logs."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING
 
 import pytest
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.labels import LABEL_SESSION_ID
 
+from mldock.emulators._process import pick_port
 from mldock.emulators.containers import (
+    AZURITE_IMAGE,
+    EMULATOR_LABEL,
     MOTO_IMAGE,
     AzuriteContainer,
     GCSEmulatorContainer,
@@ -16,7 +23,7 @@ from mldock.emulators.containers import (
     create_network,
 )
 from mldock.engine import SESSION_LABEL, ResourceTracker, engine_errors, managed_filter
-from mldock.errors import EmulatorNotInstalledError
+from mldock.errors import EmulatorStartError
 
 if TYPE_CHECKING:
     import docker
@@ -37,9 +44,10 @@ print(json.dumps({"s3": buckets, "body": body, "gcs": gcs_buckets}))
 def test_a_task_container_reaches_the_emulators_by_alias(engine: docker.DockerClient, base_image: str) -> None:
     with ResourceTracker(engine, labels={"io.mldock.run": "emulator-network-test"}) as tracker:
         network = create_network(engine, tracker).name
-        with S3EmulatorContainer(client=engine).start(network) as s3, GCSEmulatorContainer(client=engine).start(
-            network
-        ) as gcs:
+        with (
+            S3EmulatorContainer(client=engine, network=network) as s3,
+            GCSEmulatorContainer(client=engine, network=network) as gcs,
+        ):
             s3.create_bucket("inputs")
             s3.client().put_object(Bucket="inputs", Key="hello.txt", Body=b"from the host")
             gcs.create_bucket("models")
@@ -77,12 +85,44 @@ def test_an_emulator_container_removes_its_own_network(engine: docker.DockerClie
     assert not engine.containers.list(all=True, filters={"name": name})
 
 
-def test_azurite_container_or_the_reason_it_cannot_run(engine: docker.DockerClient) -> None:
-    try:
-        azure = AzuriteContainer(client=engine).start()
-    except EmulatorNotInstalledError as exc:
-        pytest.skip(str(exc))
-    with azure:
+def test_azurite_runs_in_a_container_built_from_the_hosts_azurite(engine: docker.DockerClient) -> None:
+    with AzuriteContainer(client=engine) as azure:
         azure.create_bucket("inputs")
         assert azure.bucket_names() == ["inputs"]
         assert "http://azurite:10000/devstoreaccount1" in azure.container_env()["AZURE_STORAGE_CONNECTION_STRING"]
+        assert azure.container.image.tags == [AZURITE_IMAGE]
+
+
+def test_started_through_testcontainers_without_ryuk_or_environment_writes(engine: docker.DockerClient) -> None:
+    environ_before = dict(os.environ)
+    ryuk_before = testcontainers_config.ryuk_disabled
+    with GCSEmulatorContainer(client=engine) as gcs:
+        labels = gcs.container.labels
+        assert labels.get(LABEL_SESSION_ID), labels  # testcontainers' own labels: it created the container
+        assert labels[EMULATOR_LABEL] == "gcs"  # mldock's, for its sweep
+        assert labels[SESSION_LABEL]
+        ryuks = [c for c in engine.containers.list(all=True) if "ryuk" in " ".join(c.image.tags)]
+        assert ryuks == []
+    assert dict(os.environ) == environ_before
+    assert testcontainers_config.ryuk_disabled == ryuk_before
+
+
+def test_a_fixed_host_port_on_request(engine: docker.DockerClient) -> None:
+    port = pick_port()
+    with S3EmulatorContainer(client=engine, port=port) as s3:
+        assert s3.endpoint_url == f"http://127.0.0.1:{port}"
+        s3.create_bucket("fixed-port")
+        assert s3.bucket_names() == ["fixed-port"]
+
+
+class _BrokenGCS(GCSEmulatorContainer):
+    def _command(self) -> list[str]:
+        return ["-no-such-flag"]
+
+
+def test_a_container_that_exits_fails_the_start_at_once_with_its_logs(engine: docker.DockerClient) -> None:
+    with pytest.raises(EmulatorStartError) as caught:
+        _BrokenGCS(client=engine, start_timeout=600).start()
+    assert "exited before answering" in str(caught.value)
+    assert "no-such-flag" in caught.value.log_tail
+    assert not engine.containers.list(all=True, filters={"label": f"{EMULATOR_LABEL}=gcs", "status": "exited"})
