@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mldock.contract import DEFAULT_STAGE, PREFIX
+from mldock.errors import UserError
 from mldock.project import load_project
+from mldock.runners.host_environment import check_pass_env, is_sdk_variable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,6 +37,7 @@ __all__ = [
     "out",
     "parse_environment",
     "parse_hyperparameters",
+    "parse_pass_env",
     "parse_seeds",
     "project_option",
     "runner_option",
@@ -130,7 +133,9 @@ def parse_hyperparameters(values: Iterable[str], option: str = "-p") -> dict[str
 
 
 def parse_environment(values: Iterable[str], option: str = "-e") -> dict[str, str]:
-    """`KEY=VALUE` pairs; keys get the MLDOCK_ prefix when they lack it (as in mldock.json)."""
+    """`KEY=VALUE` pairs; keys get the MLDOCK_ prefix when they lack it (as in mldock.json), except a cloud SDK's
+    own variables (AWS_*, AZURE_*, GOOGLE_*, STORAGE_EMULATOR_HOST, proxies, CA bundles: see
+    mldock.runners.host_environment), which pass as they are: `-e AWS_REGION=eu-west-1` sets AWS_REGION."""
     parsed: dict[str, str] = {}
     for value in values:
         key, raw = _split(value, option, "KEY=VALUE")
@@ -139,8 +144,16 @@ def parse_environment(values: Iterable[str], option: str = "-e") -> dict[str, st
                 f"{key!r} is not a variable name (letters, digits and '_', not starting with a digit)",
                 param_hint=f"'{option}'",
             )
-        parsed[key if key.startswith(PREFIX) else PREFIX + key] = raw
+        parsed[key if key.startswith(PREFIX) or is_sdk_variable(key) else PREFIX + key] = raw
     return parsed
+
+
+def parse_pass_env(values: Iterable[str], option: str = "--pass-env") -> tuple[str, ...]:
+    """Host variable names (or `PREFIX*`) the task gets besides the SDKs' own; BadParameter naming a bad one."""
+    try:
+        return check_pass_env(list(values), option)
+    except UserError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{option}: "), param_hint=f"'{option}'") from None
 
 
 def parse_seeds(values: Iterable[str], option: str = "--seed") -> dict[str, Path]:

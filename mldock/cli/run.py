@@ -28,6 +28,7 @@ from mldock.cli.common import (
     out,
     parse_environment,
     parse_hyperparameters,
+    parse_pass_env,
     parse_seeds,
     project_option,
     runner_option,
@@ -41,6 +42,7 @@ from mldock.project.config import ProjectConfig
 from mldock.project.stage_storage import plan_seeds, stage_channels
 from mldock.runners import get_runner
 from mldock.runners.base import Runner, RunSpec
+from mldock.runners.environment import merged_hyperparameters
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,7 +72,16 @@ def task_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "environment",
             multiple=True,
             metavar="KEY=VALUE",
-            help="An extra container variable; KEY gets the MLDOCK_ prefix when it lacks it.",
+            help="An extra container variable; KEY gets the MLDOCK_ prefix when it lacks it, except a cloud SDK's "
+            "own variable (AWS_*, AZURE_*, GOOGLE_*, STORAGE_EMULATOR_HOST, proxies, CA bundles), passed as given.",
+        ),
+        click.option(
+            "--pass-env",
+            "pass_env",
+            multiple=True,
+            metavar="NAME",
+            help="Pass the host's variable NAME (or every NAME* with a trailing '*') to the task, besides the "
+            "cloud SDKs' own, which always pass when set (adds to mldock.json's pass_env).",
         ),
         click.option(
             "--seed",
@@ -116,6 +127,7 @@ def train_command(
     runner: str,
     hyperparameters: tuple[str, ...],
     environment: tuple[str, ...],
+    pass_env: tuple[str, ...],
     seeds: tuple[str, ...],
     emulator_host: str,
     quiet: bool,
@@ -132,6 +144,7 @@ def train_command(
     stage_config = config.stage(stage)
     params = parse_hyperparameters(hyperparameters)
     extra_env = parse_environment(environment)
+    passed_env = parse_pass_env(pass_env)
     extra_seeds = parse_seeds(seeds)
     channels = stage_channels(stage_config, extra_env)
     if stage_config.production and extra_seeds:
@@ -159,6 +172,7 @@ def train_command(
             hyperparameters=params,
             emulators=emulators,
             timeout=timeout,
+            pass_env=passed_env,
         )
         result = task_runner.run(spec)
         # production outputs stay where the stage put them: nothing is copied back from real storage
@@ -176,7 +190,7 @@ def train_command(
         "total_duration": round(time.monotonic() - started, 3),
         "failure_reason": result.failure_reason,
         "failure": result.failure,
-        "hyperparameters": {**stage_config.hyperparameters, **params},
+        "hyperparameters": merged_hyperparameters(spec),  # what the task received
         "seeded": seeded,
         "outputs": fetched,
         "output_dir": str(dest.resolve()) if fetched else None,

@@ -27,6 +27,7 @@ from mldock.cli.common import (
     out,
     parse_environment,
     parse_hyperparameters,
+    parse_pass_env,
     parse_seeds,
 )
 from mldock.cli.progress import TransferProgress
@@ -74,6 +75,7 @@ def serve_command(
     runner: str,
     hyperparameters: tuple[str, ...],
     environment: tuple[str, ...],
+    pass_env: tuple[str, ...],
     seeds: tuple[str, ...],
     emulator_host: str,
     quiet: bool,
@@ -91,6 +93,7 @@ def serve_command(
     stage_config = config.stage(stage)
     params = parse_hyperparameters(hyperparameters)
     extra_env = parse_environment(environment)
+    passed_env = parse_pass_env(pass_env)
     extra_seeds = parse_seeds(seeds)
     if model is not None:
         name, variable = model_channel(stage_channels(stage_config, extra_env))
@@ -111,7 +114,13 @@ def serve_command(
             upload_seeds(storage, planned, bars)
         task_runner = make_runner(runner, console, quiet=quiet)
         spec = RunSpec(
-            config, stage_config, "serve", environment=extra_env, hyperparameters=params, emulators=emulators
+            config,
+            stage_config,
+            "serve",
+            environment=extra_env,
+            hyperparameters=params,
+            emulators=emulators,
+            pass_env=passed_env,
         )
         try:
             endpoint = stack.enter_context(task_runner.serve(spec, ready_timeout=ready_timeout))

@@ -26,6 +26,7 @@ from mldock.contract import (
     STAGE_NAME_RULE,
 )
 from mldock.errors import ConfigError
+from mldock.runtime.channels import OPTIONAL_CHANNELS
 
 __all__ = [
     "CONFIG_FILE",
@@ -51,6 +52,8 @@ class StageConfig:
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     hyperparameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     seed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    optional_channels: tuple[str, ...] = ()
+    """Input and input-model channels that may be empty: startup() then gives an empty folder and a log line."""
 
     def to_dict(self) -> dict[str, Any]:
         """This stage as written in `mldock.json` (environment keys with their MLDOCK_ prefix)."""
@@ -62,11 +65,17 @@ class StageConfig:
         data["hyperparameters"] = dict(self.hyperparameters)
         if self.seed:
             data["seed"] = dict(self.seed)
+        if self.optional_channels:
+            data["optional_channels"] = list(self.optional_channels)
         return data
 
     def container_environment(self) -> dict[str, str]:
-        """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE."""
-        return {**self.environment, STAGE: self.name}
+        """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE (and
+        MLDOCK_OPTIONAL_CHANNELS for its optional channels, unless the environment sets it itself)."""
+        variables = {**self.environment, STAGE: self.name}
+        if self.optional_channels:
+            variables.setdefault(OPTIONAL_CHANNELS, ",".join(self.optional_channels))
+        return variables
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,8 @@ class ProjectConfig:
     serve: str = DEFAULT_SERVE_TARGET
     description: str = ""
     stages: Mapping[str, StageConfig] = field(default_factory=lambda: MappingProxyType({}))
+    pass_env: tuple[str, ...] = ()
+    """Host variables every task gets besides the cloud SDKs' own (mldock.runners.host_environment)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The `mldock.json` content this config stands for (parsing it again gives an equal config)."""
@@ -93,6 +104,8 @@ class ProjectConfig:
         }
         if self.description:
             data["description"] = self.description
+        if self.pass_env:
+            data["pass_env"] = list(self.pass_env)
         data["stages"] = {name: stage.to_dict() for name, stage in self.stages.items()}
         return data
 
@@ -161,6 +174,7 @@ def parse_config(text: str, *, root: Path, source: str = CONFIG_FILE) -> Project
         serve=data.get("serve", defaults["serve"]["default"]),
         description=data.get("description", ""),
         stages=MappingProxyType(stages),
+        pass_env=tuple(data.get("pass_env", ())),
     )
 
 
@@ -185,6 +199,8 @@ _PATTERN_MEANING = {
     "^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$": "module:attribute, like trainer:train",
     "^[A-Za-z_][A-Za-z0-9_]*$": "a variable name: letters, digits and '_', not starting with a digit",
     "^[a-z0-9][a-z0-9_.-]*$": "a channel name: lower-case letters, digits, '_', '.', '-'",
+    "^(?!MLDOCK_)[A-Za-z_][A-Za-z0-9_]*\\*?$": "a variable name (letters, digits and '_', not starting with a digit) "
+    "or a prefix ending in '*'; MLDOCK_ variables come from the stages, never from the host",
 }
 
 
@@ -234,6 +250,7 @@ def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
         environment=MappingProxyType(environment),
         hyperparameters=MappingProxyType(dict(raw.get("hyperparameters", {}))),
         seed=MappingProxyType(dict(raw.get("seed", {}))),
+        optional_channels=tuple(raw.get("optional_channels", ())),
     )
 
 

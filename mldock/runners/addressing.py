@@ -22,11 +22,13 @@ loopback, e.g. Docker Desktop or a remote `DOCKER_HOST`); `mode="host"` forces h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from mldock.errors import RunnerError
+from mldock.runners.host_environment import is_sdk_variable
 
 if TYPE_CHECKING:
     from mldock.emulators.base import Emulator
@@ -40,6 +42,7 @@ __all__ = [
     "container_addressing",
     "host_process_environment",
     "is_networked",
+    "loopback_sdk_variable",
 ]
 
 NetworkMode = Literal["auto", "host", "bridge"]
@@ -49,6 +52,7 @@ HOST_GATEWAY: Mapping[EngineKind, str] = {"podman": "host.containers.internal", 
 """The name a bridged container uses for the host, per engine."""
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK_ADDRESS = re.compile(r"(?:^|//|=|@)(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d+)?(?:[/;]|$)", re.I)
 
 
 class NetworkedEmulator(Protocol):
@@ -106,6 +110,17 @@ class ContainerAddressing:
         if self.extra_hosts:
             kwargs["extra_hosts"] = dict(self.extra_hosts)
         return kwargs
+
+
+def loopback_sdk_variable(variables: Mapping[str, str]) -> str | None:
+    """The first SDK variable (endpoint, connection string, proxy) whose value names the host's loopback, or None.
+
+    A container reaches such an address only on the host's network (`network_mode="host"`).
+    """
+    for name in sorted(variables):
+        if is_sdk_variable(name) and name.upper() != "NO_PROXY" and _LOOPBACK_ADDRESS.search(variables[name]):
+            return name
+    return None
 
 
 def host_process_environment(emulators: Sequence[Emulator]) -> dict[str, str]:

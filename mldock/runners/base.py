@@ -27,7 +27,8 @@ Task = Literal["train", "serve"]
 class RunSpec:
     """One run of a project's container for a task and stage.
 
-    `environment` is added to the stage's variables (keys are used as given: pass full `MLDOCK_...` names).
+    `environment` is added to the stage's variables (keys are used as given: pass full `MLDOCK_...` names, or
+    an SDK variable such as `AWS_REGION` as it is).
     `hyperparameters` overlay the stage's. `emulators` are the running emulators the container must reach:
     the runner adds their SDK variables, rewritten to an address that works from where the task runs.
     """
@@ -40,6 +41,9 @@ class RunSpec:
     emulators: Sequence[Emulator] = ()
     timeout: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    pass_env: Sequence[str] = ()
+    """Host variables the task gets besides the SDKs' own (mldock.runners.host_environment); added to the
+    project's `pass_env`. A name ending in `*` passes every variable with that prefix."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,12 @@
         result.assert_succeeded()
         (result.base_dir / "output").iterdir()           # a host copy of the container's /opt/ml
 
+What of the host reaches the container (mldock.runners.host_environment, mldock.runners.mounts): the cloud SDKs'
+variables set on the host and the project's and run's `pass_env`; `file://` channels, credential files and CA
+bundles bind-mounted (inputs and credentials read-only, outputs read-write) with their variables rewritten to
+the paths inside the container. An SDK endpoint on the host's loopback (AWS_ENDPOINT_URL=http://127.0.0.1:...)
+puts the container on the host's network in `network="auto"`, as host-process emulators do.
+
 Every container it starts carries mldock's labels (session, owner, `io.mldock.run`) and is removed when the
 run ends, also after an exception or Ctrl-C; leftovers of a killed session are swept at the next start.
 """
@@ -19,18 +25,26 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mldock.contract import FAILURE_FILE, IMAGE_PROJECT_DIR, SERVE_HOST, SERVE_PORT, base_dir_from, serve_port
 from mldock.engine import RUN_LABEL, ResourceTracker, connect, engine_errors, sweep_stale
 from mldock.errors import EngineError, RunnerError, UserError
 from mldock.image import build_image
 from mldock.runners._basedirs import BaseDirs
-from mldock.runners.addressing import ContainerAddressing, EngineKind, NetworkMode, container_addressing
+from mldock.runners.addressing import (
+    ContainerAddressing,
+    EngineKind,
+    NetworkMode,
+    container_addressing,
+    loopback_sdk_variable,
+)
 from mldock.runners.base import RunResult, RunSpec
 from mldock.runners.environment import TaskEnvironment, task_environment
+from mldock.runners.mounts import Mount, container_mounts
 from mldock.runners.process import DEFAULT_GRACE
 from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
 
@@ -52,6 +66,9 @@ class DockerRunner:
         with runner.serve(spec) as endpoint:
             endpoint.invoke(b"1,2,3", content_type="text/csv")
 
+    `host_environ` is the developer's environment the SDK variables and `pass_env` names are forwarded from
+    (default: `os.environ` when a run starts); `home` holds the `.aws` folder mounted for profiles (default: the
+    user's home; None mounts none).
     `client` is a docker-py client (default: `mldock.engine.connect()` on first use); `image` skips the build
     and runs that tag; `network` is the addressing mode of `mldock.runners.addressing`; `grace` the seconds
     between SIGTERM and SIGKILL; `log` gets the container's output line by line; `copy_base_dir=False` copies
@@ -71,8 +88,12 @@ class DockerRunner:
         log: Callable[[str], None] | None = None,
         copy_base_dir: bool = True,
         build_progress: Callable[[str], None] | None = None,
+        host_environ: Mapping[str, str] | None = None,
+        home: Path | Literal["default"] | None = "default",
     ) -> None:
         self._client = client
+        self.host_environ = host_environ
+        self.home = Path.home() if home == "default" else home
         self.image = image
         self.network = network
         self.grace = grace
@@ -118,8 +139,7 @@ class DockerRunner:
     def run(self, spec: RunSpec) -> RunResult:
         """Run `spec.task` in a fresh container to the end (or `spec.timeout`); the container is removed after."""
         image = self.image_for(spec)
-        plan = self._addressing(spec)
-        env = task_environment(spec, emulator_env=plan.environment)
+        plan, env = self._plan(spec)
         run_id = uuid.uuid4().hex[:12]
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
             started = time.monotonic()
@@ -160,18 +180,13 @@ class DockerRunner:
     @contextlib.contextmanager
     def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> Iterator[HttpEndpoint]:
         """Start `serve`, publish its port on 127.0.0.1, wait for /ping 200, yield; stop gracefully on exit."""
-        from dataclasses import replace
-
         spec = replace(spec, task="serve")
         image = self.image_for(spec)
-        plan = self._addressing(spec)
+        plan, env = self._plan(spec)
         host_port: int | None = None
         if plan.host_network:  # the container's ports are the host's: a free one, on loopback only
             host_port = free_port()
-            runner_env = {SERVE_PORT: str(host_port), SERVE_HOST: "127.0.0.1"}
-        else:
-            runner_env = {}
-        env = task_environment(spec, emulator_env=plan.environment, runner_env=runner_env)
+            plan, env = self._plan(spec, runner_env={SERVE_PORT: str(host_port), SERVE_HOST: "127.0.0.1"})
         container_port = _container_port(env)
         run_id = uuid.uuid4().hex[:12]
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
@@ -206,6 +221,24 @@ class DockerRunner:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
+    def _plan(
+        self, spec: RunSpec, *, runner_env: Mapping[str, str] | None = None
+    ) -> tuple[_ContainerPlan, TaskEnvironment]:
+        """Where the container goes on the network, what it mounts, and the variables it gets."""
+        host_environ = os.environ if self.host_environ is None else self.host_environ
+        addressing = self._addressing(spec)
+        env = task_environment(
+            spec, emulator_env=addressing.environment, runner_env=runner_env, host_environ=host_environ
+        )
+        if self.network == "auto" and not addressing.host_network and not spec.emulators:
+            loopback = loopback_sdk_variable(env.variables)
+            if loopback is not None:  # an endpoint on the host's loopback is reached from its network only
+                log.info("%s names the host's loopback: the container joins the host's network", loopback)
+                addressing = ContainerAddressing(network_mode="host")
+        mounted = container_mounts(env.variables, home=self.home)
+        env = TaskEnvironment.of(mounted.environment)
+        return _ContainerPlan(addressing, mounted.mounts), env
+
     def _addressing(self, spec: RunSpec) -> ContainerAddressing:
         if not spec.emulators and self.network != "host":
             return ContainerAddressing()
@@ -216,7 +249,7 @@ class DockerRunner:
         spec: RunSpec,
         image: str,
         env: TaskEnvironment,
-        plan: ContainerAddressing,
+        plan: _ContainerPlan,
         tracker: ResourceTracker,
         run_id: str,
         *,
@@ -232,7 +265,8 @@ class DockerRunner:
                 labels=tracker.labels,
                 detach=True,
                 ports=ports,
-                **plan.run_kwargs(),
+                mounts=[mount.engine_spec() for mount in plan.mounts] or None,
+                **plan.addressing.run_kwargs(),
             )
         tracker.container(container)
         with engine_errors(f"starting container {name}"):
@@ -280,6 +314,18 @@ class DockerRunner:
             return None, None
         base_dir = target / Path(base).name
         return base_dir, _read(base_dir / FAILURE_FILE, env)
+
+
+@dataclass(frozen=True)
+class _ContainerPlan:
+    """Where a task container goes on the network and the host paths it mounts."""
+
+    addressing: ContainerAddressing
+    mounts: tuple[Mount, ...] = ()
+
+    @property
+    def host_network(self) -> bool:
+        return self.addressing.host_network
 
 
 class _Timeout(Exception):

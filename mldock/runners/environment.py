@@ -6,6 +6,8 @@
 
 Layers, later ones win:
 
+0. what of the host's environment reaches a task (`mldock.runners.host_environment`: the cloud SDKs' own
+   variables, and the project's and the spec's `pass_env`);
 1. the stage's `environment` (keys already carry the `MLDOCK_` prefix) and `MLDOCK_STAGE`;
 2. `spec.environment` (full names, as given);
 3. `MLDOCK_HYPERPARAMETERS`: the stage's hyperparameters, overlaid by a JSON object already given in
@@ -24,13 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 from mldock.contract import HYPERPARAMETERS as HYPERPARAMETERS_VARIABLE
 from mldock.errors import HyperparameterError
+from mldock.runners.host_environment import check_pass_env, forwarded_variables
 from mldock.runtime.redact import redact_environ, redact_text
 
 if TYPE_CHECKING:
     from mldock.runners.base import RunSpec
 
-__all__ = ["HYPERPARAMETERS_VARIABLE", "TaskEnvironment", "merged_hyperparameters", "task_environment"]
-
+__all__ = [
+    "HYPERPARAMETERS_VARIABLE",
+    "TaskEnvironment",
+    "merged_hyperparameters",
+    "pass_env_of",
+    "task_environment",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,11 @@ class TaskEnvironment:
 
     variables: Mapping[str, str]
     masked: Mapping[str, str]
+
+    @classmethod
+    def of(cls, variables: Mapping[str, str]) -> TaskEnvironment:
+        """`variables` and their masked copy."""
+        return cls(variables=dict(variables), masked=redact_environ(variables))
 
     def redact(self, text: str) -> str:
         """`text` with the value of every secret variable of this task replaced by ***."""
@@ -72,14 +85,26 @@ def merged_hyperparameters(spec: RunSpec) -> dict[str, Any]:
     return merged
 
 
+def pass_env_of(spec: RunSpec) -> tuple[str, ...]:
+    """The pass-through list of a run: the project's (mldock.json) then the spec's, checked (UserError)."""
+    return (*spec.project.pass_env, *check_pass_env(spec.pass_env, "pass_env of the run"))
+
+
 def task_environment(
     spec: RunSpec,
     *,
     emulator_env: Mapping[str, str] | None = None,
     runner_env: Mapping[str, str] | None = None,
+    host_environ: Mapping[str, str] | None = None,
 ) -> TaskEnvironment:
-    """The variables `spec`'s task gets (see the module docstring for the layers) and their masked copy."""
-    variables: dict[str, str] = dict(spec.stage.container_environment())
+    """The variables `spec`'s task gets (see the module docstring for the layers) and their masked copy.
+
+    `host_environ` is the developer's environment the forwarded variables come from (None: none forwarded).
+    """
+    variables: dict[str, str] = {}
+    if host_environ is not None:
+        variables.update(forwarded_variables(host_environ, pass_env_of(spec)))
+    variables.update(spec.stage.container_environment())
     variables.update(spec.environment)
     hyperparameters = merged_hyperparameters(spec)
     if hyperparameters:
@@ -91,4 +116,4 @@ def task_environment(
         variables.pop(HYPERPARAMETERS_VARIABLE, None)
     variables.update(emulator_env or {})
     variables.update(runner_env or {})
-    return TaskEnvironment(variables=variables, masked=redact_environ(variables))
+    return TaskEnvironment.of(variables)

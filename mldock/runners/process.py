@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -51,7 +51,9 @@ class ProcessRunner:
         result = runner.run(spec)
         runner.cleanup()                                 # remove every base dir this runner made
 
-    `python` is the interpreter to use (default: this one); `grace` the seconds between SIGTERM and SIGKILL;
+    `python` is the interpreter to use (default: this one); `host_environ` the environment the child inherits
+    (default: `os.environ` when a run starts; its `MLDOCK_*` variables never pass, the task's come from the spec);
+    `grace` the seconds between SIGTERM and SIGKILL;
     `keep_base_dir=False` removes each run's base dir as soon as its result is made (then
     `RunResult.base_dir` is None). Otherwise the caller owns the base dirs: `cleanup()` or `with` removes them.
     """
@@ -65,8 +67,10 @@ class ProcessRunner:
         grace: float = DEFAULT_GRACE,
         log: Callable[[str], None] | None = None,
         keep_base_dir: bool = True,
+        host_environ: Mapping[str, str] | None = None,
     ) -> None:
         self.python = python or sys.executable
+        self.host_environ = host_environ
         self.grace = grace
         self.log = log
         self.keep_base_dir = keep_base_dir
@@ -79,7 +83,7 @@ class ProcessRunner:
         base_dir = self._new_base_dir(spec)
         env = self._environment(spec, base_dir)
         started = time.monotonic()
-        child = _Child.start(self._argv(spec), cwd=spec.project.root, env=env, log=self.log)
+        child = _Child.start(self._argv(spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
         timed_out = False
         try:
             try:
@@ -116,7 +120,7 @@ class ProcessRunner:
         base_dir = self._new_base_dir(serve_spec)
         port = free_port()
         env = self._environment(serve_spec, base_dir, serve_port=port)
-        child = _Child.start(self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log)
+        child = _Child.start(self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
         try:
             endpoint = HttpEndpoint(f"http://127.0.0.1:{port}", logs=lambda: env.redact(child.output()))
             wait_until_healthy(endpoint, timeout=ready_timeout, exited=child.popen.poll, what="the serving process")
@@ -140,6 +144,9 @@ class ProcessRunner:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
+    def _host(self) -> Mapping[str, str]:
+        return os.environ if self.host_environ is None else self.host_environ
+
     def _argv(self, spec: RunSpec) -> list[str]:
         return [self.python, "-m", "mldock.runtime.entrypoint", spec.task]
 
@@ -151,7 +158,12 @@ class ProcessRunner:
         if serve_port is not None:
             runner_env[SERVE_PORT] = str(serve_port)
             runner_env[SERVE_HOST] = "127.0.0.1"  # the runtime's default, 0.0.0.0, would expose it
-        return task_environment(spec, emulator_env=host_process_environment(spec.emulators), runner_env=runner_env)
+        return task_environment(
+            spec,
+            emulator_env=host_process_environment(spec.emulators),
+            runner_env=runner_env,
+            host_environ=self._host(),  # the child inherits it anyway; forwarded here so reports show the same
+        )
 
 
 class _Child:
@@ -166,9 +178,15 @@ class _Child:
 
     @classmethod
     def start(
-        cls, argv: list[str], *, cwd: Path, env: TaskEnvironment, log: Callable[[str], None] | None
+        cls,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: TaskEnvironment,
+        log: Callable[[str], None] | None,
+        host: Mapping[str, str],
     ) -> _Child:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
+        environ = {k: v for k, v in host.items() if not k.startswith(PREFIX)}
         environ.update(env.variables)
         environ["PYTHONUNBUFFERED"] = "1"
         try:

@@ -17,6 +17,11 @@ the two model kinds. The channel name is the suffix lower-cased; it must match `
 share a name: they then share one folder, which startup() fills and cleanup() uploads (the fine-tune flow).
 An output channel cannot be called `failure`: `<base>/output/failure` is the failure file.
 
+`MLDOCK_OPTIONAL_CHANNELS=warm_start,extra` (comma-separated channel names) marks input and input-model channels
+as optional: startup() gives an empty folder and a log line when nothing is under an optional channel's URI,
+where a required one fails. A name that matches no input channel is ignored (a stage may declare one that
+only some runs set); a name that cannot be a channel is a ChannelError naming the variable.
+
 Parsing is pure and total: it raises ChannelError (naming the variable) and nothing else; a URI the storage
 parser refuses (InvalidURIError, which names the URI) becomes a ChannelError naming the variable too.
 """
@@ -33,16 +38,21 @@ from mldock.errors import ChannelError, InvalidURIError
 from mldock.storage.uri import RemoteURI, parse_uri
 
 __all__ = [
+    "OPTIONAL_CHANNELS",
     "Channel",
     "ChannelKind",
     "UriResolver",
     "channel_variable",
     "check_channel_name",
     "is_channel_variable",
+    "optional_channel_names",
     "parse_channel_uri",
     "parse_channels",
     "require_scheme",
 ]
+
+OPTIONAL_CHANNELS = "MLDOCK_OPTIONAL_CHANNELS"
+"""The input and input-model channels that may be empty, by name, comma-separated."""
 
 UriResolver = Callable[[str, str], str]
 """Turns a variable's value into a full URI string: `resolve(value, variable_name) -> uri`; raises ChannelError.
@@ -105,6 +115,7 @@ class Channel:
         for file in channel.path.iterdir(): ...
 
     `variable` is informative (the spelling used, possibly an alias) and does not take part in equality.
+    `optional` is True for an input or input-model channel named in MLDOCK_OPTIONAL_CHANNELS.
     """
 
     kind: ChannelKind
@@ -112,6 +123,7 @@ class Channel:
     uri: RemoteURI
     path: Path
     variable: str = field(compare=False)
+    optional: bool = False
 
 
 def channel_variable(kind: ChannelKind, name: str) -> str:
@@ -151,6 +163,7 @@ def parse_channels(
     resolve_uri: UriResolver = require_scheme,
 ) -> tuple[Channel, ...]:
     """Every channel set in `environ`, sorted by kind then name; ChannelError names the first bad variable."""
+    optional = optional_channel_names(environ)
     found: dict[tuple[ChannelKind, str], Channel] = {}
     for variable in sorted(environ):
         matched = _kind_of(variable)
@@ -164,9 +177,23 @@ def parse_channels(
             raise ChannelError(
                 f"{variable} and {previous.variable} both set the {kind.value} channel {name!r}; keep one of them"
             )
-        found[(kind, name)] = Channel(kind, name, uri, kind.folder(base_dir, name), variable)
+        found[(kind, name)] = Channel(
+            kind, name, uri, kind.folder(base_dir, name), variable, optional=kind.is_input and name in optional
+        )
     order = list(ChannelKind)
     return tuple(sorted(found.values(), key=lambda c: (order.index(c.kind), c.name)))
+
+
+def optional_channel_names(environ: Mapping[str, str]) -> frozenset[str]:
+    """The channel names MLDOCK_OPTIONAL_CHANNELS lists (empty when unset); ChannelError for a bad name."""
+    names = frozenset(part.strip().lower() for part in environ.get(OPTIONAL_CHANNELS, "").split(",") if part.strip())
+    for name in sorted(names):
+        if len(name) > _MAX_NAME_LENGTH or not name.isascii() or not _NAME_PATTERN.fullmatch(name):
+            raise ChannelError(
+                f"{OPTIONAL_CHANNELS}: {name!r} is not a channel name; list channel names (lower-case letters, "
+                "digits, '_', '.', '-') separated by commas, e.g. warm_start,extra"
+            )
+    return names
 
 
 def _kind_of(variable: str) -> tuple[ChannelKind, str] | None:

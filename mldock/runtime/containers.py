@@ -7,7 +7,9 @@
         def seed_sample_data(self) -> None:
             (self.env.input_data_dir / "train" / "sample.csv").write_text("x,y\\n1,2\\n")
 
-startup() downloads the input and input-model channels, then runs the @on_startup steps of the stage.
+startup() runs the stage's @on_startup(before_downloads=True) steps, downloads the input and input-model channels
+(an optional channel with nothing under its URI gives an empty folder and a log line; a required one fails),
+then runs the @on_startup steps of the stage.
 cleanup() runs the @on_cleanup steps, then uploads the output and output-model channels, also when a step
 failed (outputs written so far are data). Overriding startup()/cleanup() and calling super() works too.
 """
@@ -18,7 +20,7 @@ import logging
 import time
 from typing import ClassVar
 
-from mldock.errors import StorageError
+from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.runtime.channels import Channel
 from mldock.runtime.environment import Environment
 from mldock.runtime.stages import Phase, collect_steps
@@ -56,7 +58,8 @@ class Container:
         self.env = env
 
     def startup(self) -> None:
-        """Download input and input-model channels, then run the @on_startup steps of the stage."""
+        """Run the before-downloads steps, download input and input-model channels, run the @on_startup steps."""
+        self.run_steps(Phase.BEFORE_DOWNLOADS)
         self.download_inputs()
         self.run_steps(Phase.STARTUP)
 
@@ -80,15 +83,33 @@ class Container:
             if not spec.runs_in(self.env.stage):
                 logger.debug("%s: skipping step %s (not in stage %s)", phase.value, name, self.env.stage)
                 continue
-            logger.info("%s: running step %s (stage %s)", phase.value, name, self.env.stage)
+            when = "startup" if phase is Phase.BEFORE_DOWNLOADS else phase.value
+            extra = " before the downloads" if phase is Phase.BEFORE_DOWNLOADS else ""
+            logger.info("%s: running step %s%s (stage %s)", when, name, extra, self.env.stage)
             started = time.monotonic()
             getattr(self, name)()
-            logger.info("%s: step %s finished in %.2fs", phase.value, name, time.monotonic() - started)
+            logger.info("%s: step %s finished in %.2fs", when, name, time.monotonic() - started)
 
     def download_inputs(self) -> list[TransferReport]:
-        """Download every input and input-model channel into its folder."""
+        """Download every input and input-model channel into its folder (an empty optional one: an empty folder)."""
         channels = (*self.env.input_channels, *self.env.input_model_channels)
-        return [self._transfer(channel, upload=False) for channel in channels]
+        return [self._download(channel) for channel in channels]
+
+    def _download(self, channel: Channel) -> TransferReport:
+        try:
+            return self._transfer(channel, upload=False)
+        except RemoteNotFoundError:
+            if not channel.optional:
+                raise
+        channel.path.mkdir(parents=True, exist_ok=True)
+        logger.info(
+            "startup: optional %s channel %r is empty (nothing under %s): %s is an empty folder",
+            channel.kind.value,
+            channel.name,
+            channel.uri,
+            channel.path,
+        )
+        return TransferReport(str(channel.uri), 0, 0)
 
     def upload_outputs(self) -> list[TransferReport]:
         """Upload every output and output-model channel; tries all, then raises the StorageError(s)."""

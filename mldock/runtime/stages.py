@@ -6,6 +6,9 @@
         @on_startup(stages=["dev"])       # runs after the downloads, only in stage dev
         def seed_sample_data(self) -> None: ...
 
+        @on_startup(stages=["dev"], before_downloads=True)   # runs before the downloads: can seed an input
+        def seed_input_bucket(self) -> None: ...
+
         @on_cleanup(stages=["test"])      # runs before the uploads, only in stage test
         def verify_outputs(self) -> None: ...
 
@@ -40,8 +43,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Phase(enum.Enum):
-    """When a step runs: at the end of startup() or at the start of cleanup()."""
+    """When a step runs: at the start of startup() (before the downloads), at its end, or at the start of
+    cleanup()."""
 
+    BEFORE_DOWNLOADS = "before_downloads"
     STARTUP = "startup"
     CLEANUP = "cleanup"
 
@@ -74,10 +79,16 @@ def parse_stage(value: str | None, *, variable: str = contract.STAGE) -> str:
 @overload
 def on_startup(func: F, /) -> F: ...
 @overload
-def on_startup(*, stages: Iterable[str] | None = None) -> Callable[[F], F]: ...
-def on_startup(func: F | None = None, /, *, stages: Iterable[str] | None = None) -> F | Callable[[F], F]:
-    """Run the decorated method at the end of startup(), after the downloads, in `stages` (None = all)."""
-    return _decorate(Phase.STARTUP, func, stages)
+def on_startup(*, stages: Iterable[str] | None = None, before_downloads: bool = False) -> Callable[[F], F]: ...
+def on_startup(
+    func: F | None = None, /, *, stages: Iterable[str] | None = None, before_downloads: bool = False
+) -> F | Callable[[F], F]:
+    """Run the decorated method at the end of startup(), after the downloads, in `stages` (None = all).
+
+    With `before_downloads=True` it runs at the start of startup() instead, before any channel is downloaded:
+    a dev-only step can then fill an emulated input bucket that the download reads.
+    """
+    return _decorate(Phase.BEFORE_DOWNLOADS if before_downloads else Phase.STARTUP, func, stages)
 
 
 @overload
@@ -102,12 +113,16 @@ def collect_steps(cls: type, phase: Phase) -> list[tuple[str, StepSpec]]:
     return [(name, spec) for name, spec in steps.items() if spec is not None and spec.phase is phase]
 
 
+def _decorator_name(phase: Phase) -> str:
+    return "on_startup" if phase is Phase.BEFORE_DOWNLOADS else f"on_{phase.value}"
+
+
 def _decorate(phase: Phase, func: F | None, stages: Iterable[str] | None) -> F | Callable[[F], F]:
     spec = StepSpec(phase, _parse_stages(phase, stages))
 
     def mark(target: F) -> F:
         if not callable(target):
-            raise TypeError(f"@on_{phase.value} decorates a method, not {target!r}")
+            raise TypeError(f"@{_decorator_name(phase)} decorates a method, not {target!r}")
         setattr(target, _MARK, spec)
         return target
 
@@ -117,9 +132,10 @@ def _decorate(phase: Phase, func: F | None, stages: Iterable[str] | None) -> F |
 def _parse_stages(phase: Phase, stages: Iterable[str] | None) -> frozenset[str] | None:
     if stages is None:
         return None
+    decorator = _decorator_name(phase)
     if isinstance(stages, str):
-        raise StageError(f"@on_{phase.value}(stages={stages!r}): give a list of stage names, e.g. [{stages!r}]")
-    parsed = frozenset(parse_stage(stage, variable=f"@on_{phase.value}(stages=...)") for stage in stages)
+        raise StageError(f"@{decorator}(stages={stages!r}): give a list of stage names, e.g. [{stages!r}]")
+    parsed = frozenset(parse_stage(stage, variable=f"@{decorator}(stages=...)") for stage in stages)
     if not parsed:
-        raise StageError(f"@on_{phase.value}(stages=[]): an empty list never runs; name a stage or use None")
+        raise StageError(f"@{decorator}(stages=[]): an empty list never runs; name a stage or use None")
     return parsed

@@ -81,6 +81,8 @@ def test_an_unknown_stage_lists_the_known_ones(mldock: Mldock) -> None:
         pytest.param(["--seed", "train=/nonexistent"], "'/nonexistent' is not a folder", id="seed-missing"),
         pytest.param(["--runner", "kubernetes"], "'kubernetes' is not one of 'docker', 'process'", id="runner"),
         pytest.param(["--timeout", "0"], "--timeout", id="timeout-zero"),
+        pytest.param(["--pass-env", "MLDOCK_STAGE"], "'--pass-env': 'MLDOCK_STAGE' would pass", id="pass-env-mldock"),
+        pytest.param(["--pass-env", "A-B"], "'--pass-env': 'A-B' is not a variable name", id="pass-env-bad"),
     ],
 )
 def test_bad_arguments_are_named(mldock: Mldock, args: list[str], fragment: str) -> None:

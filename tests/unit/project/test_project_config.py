@@ -154,7 +154,7 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
 
 def test_an_unknown_field_lists_the_allowed_ones() -> None:
     message = _error({"name": "p", "image": "x"})
-    assert "allowed: $schema, base_image, description, name, requirements, serve, stages, train" in message
+    assert "allowed: $schema, base_image, description, name, pass_env, requirements, serve, stages, train" in message
 
 
 def test_invalid_json_gives_line_and_column() -> None:
@@ -226,3 +226,36 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(schema())
+
+
+# -- pass_env and optional channels ---------------------------------------------------------------------------
+
+
+def test_pass_env_and_optional_channels_load_and_round_trip() -> None:
+    data = {
+        "name": "p",
+        "pass_env": ["MY_TOKEN", "TEAM_*"],
+        "stages": {"dev": {"optional_channels": ["warm_start"]}},
+    }
+    config = _parse(data)
+    assert config.pass_env == ("MY_TOKEN", "TEAM_*")
+    assert config.stage("dev").optional_channels == ("warm_start",)
+    assert config.stage("dev").container_environment()["MLDOCK_OPTIONAL_CHANNELS"] == "warm_start"
+    assert _parse(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"name": "p", "pass_env": ["MLDOCK_STAGE"]}, "pass_env.0: the value 'MLDOCK_STAGE' is not allowed"),
+        ({"name": "p", "pass_env": ["A-B"]}, "pass_env.0: the value 'A-B' is not allowed"),
+        ({"name": "p", "pass_env": "A"}, "pass_env: expected array"),
+        (
+            {"name": "p", "stages": {"dev": {"optional_channels": ["Warm Start"]}}},
+            "stages.dev.optional_channels.0: the value 'Warm Start' is not allowed; expected a channel name",
+        ),
+    ],
+    ids=["mldock-variable", "bad-name", "not-a-list", "bad-channel"],
+)
+def test_bad_pass_env_and_optional_channels_name_the_field(data: dict[str, Any], expected: str) -> None:
+    assert expected in _error(data)

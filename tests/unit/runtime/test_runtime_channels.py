@@ -139,8 +139,12 @@ _names = st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,30}", fullmatch=True).filter(lamb
 _uris = st.builds(
     lambda scheme, bucket, prefix: f"{scheme}://{bucket}/{prefix}",
     st.sampled_from(["s3", "gs", "az"]),
-    st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}", fullmatch=True),
-    st.from_regex(r"[A-Za-z0-9_/.-]{0,30}", fullmatch=True),
+    # a bucket name every cloud accepts: letters and digits, one inner '-', nothing Google reserves
+    st.from_regex(r"[a-z0-9]{3,8}(-[a-z0-9]{1,8})?", fullmatch=True).filter(lambda b: not b.startswith("goog")),
+    # a prefix without '.' or '..' segments (the URI parser refuses those)
+    st.from_regex(r"[A-Za-z0-9_/.-]{0,30}", fullmatch=True).filter(
+        lambda p: not {".", ".."} & set(p.split("/"))
+    ),
 )
 
 
@@ -172,3 +176,26 @@ def test_accepted_channels_round_trip_name_variable_and_uri(kind: ChannelKind, n
     assert channel_variable(channel.kind, channel.name) == variable
     assert channel.uri == parse_uri(uri)
     assert parse_uri(str(channel.uri)) == channel.uri
+
+
+# -- optional channels --------------------------------------------------------------------------------------
+
+
+def test_optional_channels_are_marked_by_name_for_inputs_only() -> None:
+    environ = {
+        "MLDOCK_INPUT_CHANNEL_TRAIN": "s3://data/train",
+        "MLDOCK_INPUT_MODEL_CHANNEL_WARM": "s3://models/warm",
+        "MLDOCK_OUTPUT_MODEL_CHANNEL_WARM": "s3://models/out",
+        "MLDOCK_OPTIONAL_CHANNELS": " WARM , unknown",
+    }
+    marked = {(c.kind, c.name): c.optional for c in parse_channels(environ, BASE)}
+    assert marked == {
+        (ChannelKind.INPUT, "train"): False,
+        (ChannelKind.INPUT_MODEL, "warm"): True,
+        (ChannelKind.OUTPUT_MODEL, "warm"): False,
+    }
+
+
+def test_a_bad_optional_channel_name_names_the_variable() -> None:
+    with pytest.raises(ChannelError, match=r"MLDOCK_OPTIONAL_CHANNELS: 'a b' is not a channel name"):
+        parse_channels({"MLDOCK_OPTIONAL_CHANNELS": "a b,c"}, BASE)

@@ -156,3 +156,60 @@ def test_is_truthy(value: str | None, truthy: bool) -> None:
 
 def test_format_bytes() -> None:
     assert [format_bytes(n) for n in (5, 2048, 3 * 1024**2)] == ["5 B", "2.0 KiB", "3.0 MiB"]
+
+
+# -- optional channels and steps before the downloads -----------------------------------------------------
+
+
+def test_an_empty_optional_channel_gives_an_empty_folder_and_a_log_line(
+    tmp_path: Path, store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = _env(
+        tmp_path,
+        store,
+        MLDOCK_INPUT_MODEL_CHANNEL_WARM=f"file://{store}/models/none-yet",
+        MLDOCK_OPTIONAL_CHANNELS="warm",
+    )
+    with caplog.at_level("INFO", logger="mldock"):
+        reports = TrainingContainer(env).download_inputs()
+    assert (env.model_dir / "warm").is_dir()
+    assert list((env.model_dir / "warm").iterdir()) == []
+    assert [r.files for r in reports] == [1, 1, 0]
+    assert "optional input_model channel 'warm' is empty" in caplog.text
+
+
+def test_an_empty_required_channel_still_fails(tmp_path: Path, store: Path) -> None:
+    env = _env(
+        tmp_path,
+        store,
+        MLDOCK_INPUT_MODEL_CHANNEL_WARM=f"file://{store}/models/none-yet",
+        MLDOCK_OPTIONAL_CHANNELS="other",
+    )
+    with pytest.raises(RemoteNotFoundError):
+        TrainingContainer(env).download_inputs()
+
+
+class Seeding(TrainingContainer):
+    """A dev-only step fills the (empty) input before startup() downloads it."""
+
+    @on_startup(stages=["dev"], before_downloads=True)
+    def seed_input(self) -> None:
+        source = self.env.channel("fresh").uri.prefix
+        Path(source).mkdir(parents=True, exist_ok=True)
+        (Path(source) / "seeded.csv").write_text("x\n1\n")
+
+    @on_startup(stages=["dev"])
+    def after(self) -> None:
+        assert (self.env.input_data_dir / "fresh" / "seeded.csv").is_file()
+
+
+def test_a_step_before_the_downloads_can_seed_an_input(tmp_path: Path, store: Path) -> None:
+    env = _env(tmp_path, store, MLDOCK_INPUT_CHANNEL_FRESH=f"file://{store}/fresh")
+    Seeding(env).startup()
+    assert (env.input_data_dir / "fresh" / "seeded.csv").read_text() == "x\n1\n"
+
+
+def test_a_step_before_the_downloads_runs_only_in_its_stages(tmp_path: Path, store: Path) -> None:
+    env = _env(tmp_path, store, stage="test", MLDOCK_INPUT_CHANNEL_FRESH=f"file://{store}/fresh")
+    with pytest.raises(RemoteNotFoundError):
+        Seeding(env).startup()

@@ -96,3 +96,20 @@ def test_subclasses_replace_or_remove_steps() -> None:
 def test_bad_stage_lists_fail_at_decoration(stages: object, fragment: str) -> None:
     with pytest.raises(StageError, match=fragment):
         on_startup(stages=stages)  # type: ignore[arg-type]
+
+
+def test_before_downloads_puts_a_startup_step_in_its_own_phase() -> None:
+    class Steps:
+        @on_startup(stages=["dev"], before_downloads=True)
+        def seed(self) -> None: ...
+
+        @on_startup
+        def after(self) -> None: ...
+
+    assert [name for name, _ in collect_steps(Steps, Phase.BEFORE_DOWNLOADS)] == ["seed"]
+    assert [name for name, _ in collect_steps(Steps, Phase.STARTUP)] == ["after"]
+
+
+def test_a_bad_stage_of_a_step_before_the_downloads_names_on_startup() -> None:
+    with pytest.raises(StageError, match=r"@on_startup\(stages='dev'\)"):
+        on_startup(stages="dev", before_downloads=True)
