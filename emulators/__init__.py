@@ -22,9 +22,11 @@ from mldock.emulators import (
     EmulatorNotInstalledError,
     EmulatorStartError,
     EmulatorTimeoutError,
+    ExternalEmulator,
     GCSEmulator,
     S3Emulator,
     emulator_for,
+    external_emulator,
     wait_until,
 )
 
@@ -38,8 +40,10 @@ __all__ = [
     "EmulatorNotInstalledError",
     "EmulatorStartError",
     "EmulatorTimeoutError",
+    "ExternalEmulator",
     "GCSEmulator",
     "S3Emulator",
     "emulator_for",
+    "external_emulator",
     "wait_until",
 ]

@@ -8,17 +8,26 @@ An emulator starts the first time a test of this worker asks for it (directly, o
 when a channel uses its scheme) and stops at the end of the session. Under pytest-xdist every worker starts
 its own, on a port the OS chooses: no port clash, no cross-process teardown to coordinate, nothing left
 behind. Under a production stage no emulator starts: a test that asks for one is skipped, with the reason.
+
+With `--mldock-emulators=external` (ini `mldock_emulators = external`) no emulator of mldock's own starts: the
+fixtures stand for the ones the user runs, found from `mldock_emulator_endpoints` (override it in a conftest
+to hand over an emulator of your own, e.g. a testcontainers container), then the ini lines
+`mldock_emulator_endpoints = s3=http://127.0.0.1:9000`, then the SDK variables (AWS_ENDPOINT_URL,
+STORAGE_EMULATOR_HOST, AZURE_STORAGE_CONNECTION_STRING). Buckets stay per test (`mldock_storage` names them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator
+from mldock.emulators import AzureBlobEmulator, GCSEmulator, S3Emulator, external_emulator
+from mldock.emulators.external import Endpoint, parse_endpoints
+from mldock.errors import MldockError
 from pytest_mldock.naming import worker_id
 from pytest_mldock.state import KeptEmulator, session_state
 
@@ -31,6 +40,7 @@ __all__ = [
     "azure_blob_emulator",
     "gcs_emulator",
     "mldock_emulator_config",
+    "mldock_emulator_endpoints",
     "mldock_emulator_network",
     "s3_emulator",
 ]
@@ -61,6 +71,27 @@ def mldock_emulator_config() -> EmulatorConfig:
 
 
 @pytest.fixture(scope="session")
+def mldock_emulator_endpoints(pytestconfig: pytest.Config) -> Mapping[str, Endpoint]:
+    """With --mldock-emulators=external: the emulators you run, {name: URL or SDK variables} (names s3, gcs,
+    azure); by default the ini lines `mldock_emulator_endpoints`. Names it leaves out come from the SDK variables.
+
+        @pytest.fixture(scope="session")
+        def mldock_emulator_endpoints():
+            with DockerContainer("localhost/my-moto").with_exposed_ports(5000) as moto:
+                yield {"s3": f"http://127.0.0.1:{moto.get_exposed_port(5000)}"}
+    """
+    return _ini_endpoints(pytestconfig)
+
+
+def _ini_endpoints(config: pytest.Config) -> dict[str, str]:
+    lines = config.getini("mldock_emulator_endpoints")
+    try:
+        return parse_endpoints(lines if isinstance(lines, list) else [], where="ini mldock_emulator_endpoints")
+    except MldockError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
 def s3_emulator(request: pytest.FixtureRequest, mldock_emulator_config: EmulatorConfig) -> Iterator[Emulator]:
     """An S3 emulator (moto) for the session: `endpoint_url`, `env()`, `create_bucket(name)`."""
     yield from _run_emulator(request, "s3", mldock_emulator_config)
@@ -84,6 +115,9 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
     state = session_state(request.config)
     _refuse_under_production(request, name)
     mode = state.settings.emulators
+    if mode == "external":
+        yield _external(request, name)
+        return
     network: str | None = request.getfixturevalue("mldock_emulator_network") if mode == "container" else None
     emulator = _make(name, mode, config, network)
     try:
@@ -99,6 +133,18 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
             state.kept.append(KeptEmulator(emulator.name, emulator.endpoint_url, emulator.stop))
         else:
             emulator.stop()
+
+
+def _external(request: pytest.FixtureRequest, name: str) -> Emulator:
+    """The user's emulator `name`, checked to answer; never stopped by the plugin (it is not its own)."""
+    try:
+        endpoints: Mapping[str, Endpoint] = request.getfixturevalue("mldock_emulator_endpoints")
+    except pytest.FixtureLookupError:  # the plugin module does not register the default (yet): the same default
+        endpoints = _ini_endpoints(request.config)
+    try:
+        return external_emulator(name, os.environ, endpoints).start()
+    except MldockError as exc:
+        pytest.fail(f"mldock: --mldock-emulators=external: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -43,10 +43,10 @@ __all__ = [
 ]
 
 RunnerName = Literal["process", "docker"]
-EmulatorMode = Literal["process", "container"]
+EmulatorMode = Literal["process", "container", "external"]
 
 RUNNERS: tuple[RunnerName, ...] = ("process", "docker")
-EMULATOR_MODES: tuple[EmulatorMode, ...] = ("process", "container")
+EMULATOR_MODES: tuple[EmulatorMode, ...] = ("process", "container", "external")
 DEFAULT_STAGE = "test"
 DEFAULT_RUNNER: RunnerName = "process"
 DEFAULT_EMULATORS: EmulatorMode = "process"
@@ -107,7 +107,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--mldock-emulators",
         dest="mldock_emulators",
         metavar="|".join(EMULATOR_MODES),
-        help=f"run emulators as host processes or containers (ini: mldock_emulators; default {DEFAULT_EMULATORS})",
+        help="run emulators as host processes or containers, or use the ones you run (external: from "
+        f"AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, ...) (ini: mldock_emulators; default {DEFAULT_EMULATORS})",
     )
     group.addoption(
         "--mldock-keep",
@@ -120,6 +121,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("mldock_runner", help="default for --mldock-runner", default="")
     parser.addini("mldock_project", help="default for --mldock-project (relative to the ini file)", default="")
     parser.addini("mldock_emulators", help="default for --mldock-emulators", default="")
+    parser.addini("mldock_emulator_endpoints", type="linelist", help="external emulators: NAME=URL lines", default=[])
     parser.addini("mldock_keep", help="default for --mldock-keep (true/false)", default="false")
 
 

@@ -1,6 +1,7 @@
 """The background process behind `mldock emulators up`: owns the emulators until SIGTERM/SIGINT.
 
-    python -m mldock.cli.emulator_daemon --state ~/.cache/mldock/emulators.json --host 127.0.0.1 s3 gcs azure
+    python -m mldock.cli.emulator_daemon --state ~/.cache/mldock/emulators.json --host 127.0.0.1 \
+        --port s3=9000 s3 gcs azure
 
 Starts each emulator, then writes the state file (pid, endpoints, variables) through a temporary name, so
 a reader never sees half of it; on SIGTERM stops the emulators and removes the state file.
@@ -35,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mldock-emulator-daemon")
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT", help="a fixed port")
     parser.add_argument("names", nargs="+", choices=["s3", "gcs", "azure"])
     args = parser.parse_args(argv)
+    ports = {name: int(port) for name, _, port in (value.partition("=") for value in args.port)}
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             state: dict[str, object] = {"pid": os.getpid(), "host": args.host, "emulators": {}}
             running: dict[str, object] = {}
             for name in args.names:
-                emulator = emulator_for(name, host=args.host)
+                emulator = emulator_for(name, host=args.host, port=ports.get(name, 0))
                 stack.enter_context(emulator)
                 running[name] = {"endpoint_url": emulator.endpoint_url, "env": dict(emulator.env())}
                 print(f"{name} emulator at {emulator.endpoint_url}", flush=True)

@@ -1,6 +1,7 @@
 """`mldock emulators up|down|env`: the storage emulators as a background process for manual work.
 
     $ mldock emulators up s3 gcs          # default: all three
+    $ mldock emulators up --port s3=9000  # a fixed port (default: one the OS picks)
     $ eval "$(mldock emulators env)"      # AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, AZURE_STORAGE_CONNECTION_STRING
     $ mldock emulators down
 
@@ -27,7 +28,7 @@ from mldock.cli.common import emit_json, json_option, out
 from mldock.contract import cache_dir
 from mldock.errors import ToolingError, UserError
 
-__all__ = ["EMULATOR_NAMES", "emulators_group", "read_state", "state_file"]
+__all__ = ["EMULATOR_NAMES", "emulators_group", "parse_ports", "read_state", "state_file"]
 
 EMULATOR_NAMES = ("s3", "gcs", "azure")
 _START_TIMEOUT = 120.0
@@ -76,9 +77,18 @@ def emulators_group() -> None:
 @emulators_group.command("up")
 @click.argument("names", nargs=-1, type=click.Choice(EMULATOR_NAMES))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 for containers).")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME=PORT",
+    help="A fixed port for one emulator, e.g. s3=9000 (repeatable; default: a free port).",
+)
 @json_option
-def up_command(names: tuple[str, ...], host: str, as_json: bool) -> None:
+def up_command(names: tuple[str, ...], host: str, ports: tuple[str, ...], as_json: bool) -> None:
     """Start emulators in the background (default: s3 gcs azure) and print the variables to export."""
+    chosen = list(dict.fromkeys(names)) or list(EMULATOR_NAMES)
+    fixed = parse_ports(ports, chosen)
     existing = read_state()
     if existing is not None:
         raise UserError(
@@ -89,8 +99,10 @@ def up_command(names: tuple[str, ...], host: str, as_json: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     log_path = path.with_suffix(".log")
-    chosen = list(dict.fromkeys(names)) or list(EMULATOR_NAMES)
-    argv = [sys.executable, "-m", "mldock.cli.emulator_daemon", "--state", str(path), "--host", host, *chosen]
+    port_args = [arg for name, port in fixed.items() for arg in ("--port", f"{name}={port}")]
+    argv = [
+        sys.executable, "-m", "mldock.cli.emulator_daemon", "--state", str(path), "--host", host, *port_args, *chosen
+    ]  # fmt: skip
     with open(log_path, "wb") as log:
         daemon = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -145,6 +157,25 @@ def down_command(as_json: bool) -> None:
         emit_json({"stopped": True, "emulators": names, "pid": pid})
     else:
         out().print(f"stopped {', '.join(names)} (pid {pid})")
+
+
+def parse_ports(values: tuple[str, ...] | list[str], names: list[str]) -> dict[str, int]:
+    """`NAME=PORT` values -> {name: port}; UserError naming the bad value (unknown or unstarted emulator,
+    not a port, given twice)."""
+    ports: dict[str, int] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or name not in EMULATOR_NAMES or not text.isdigit() or not 0 < int(text) < 65536:
+            raise UserError(
+                f"--port {value!r}: expected NAME=PORT with NAME one of {', '.join(EMULATOR_NAMES)} "
+                "and PORT 1-65535, e.g. --port s3=9000"
+            )
+        if name not in names:
+            raise UserError(f"--port {value!r}: the {name} emulator is not among those started ({', '.join(names)})")
+        if name in ports:
+            raise UserError(f"--port {value!r}: a port for {name} is given twice")
+        ports[name] = int(text)
+    return ports
 
 
 def _print_env(state: dict[str, Any], as_json: bool, *, header: bool) -> None:

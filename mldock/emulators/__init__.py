@@ -1,5 +1,6 @@
 """Local stand-ins for cloud blob storage behind one interface: S3 (moto), GCS (fake-gcs-server), Azure Blob
-(Azurite), each run as a child process of the caller.
+(Azurite), each run as a child process of the caller; as containers in `mldock.emulators.containers`; and
+`external_emulator(name, environ)` for one the user runs, found from the SDK's standard variables.
 
     from mldock.emulators import S3Emulator
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from mldock.emulators.azure import AZURITE_VERSION, AzureBlobEmulator
 from mldock.emulators.base import Emulator, wait_until
+from mldock.emulators.external import ExternalEmulator, external_emulator
 from mldock.emulators.gcs import FAKE_GCS_SERVER_VERSION, GCSEmulator
 from mldock.emulators.s3 import MOTO_VERSION, S3Emulator
 from mldock.errors import EmulatorError, EmulatorNotInstalledError, EmulatorStartError, EmulatorTimeoutError
@@ -28,9 +30,11 @@ __all__ = [
     "EmulatorNotInstalledError",
     "EmulatorStartError",
     "EmulatorTimeoutError",
+    "ExternalEmulator",
     "GCSEmulator",
     "S3Emulator",
     "emulator_for",
+    "external_emulator",
     "wait_until",
 ]
 

@@ -1,4 +1,5 @@
-"""`mldock emulators up|env|down` as processes: a background daemon, a state file, exports that work."""
+"""`mldock emulators up|env|down` as processes: a background daemon, a state file, exports that work, fixed
+ports on request."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Mldock, assert_plain_error
 
+from mldock.emulators._process import pick_port
 from mldock.emulators.azure import find_azurite
 
 pytestmark = pytest.mark.integration
@@ -101,3 +103,36 @@ def test_the_daemon_stops_its_emulators_on_sigterm(mldock: Mldock, tmp_path: Pat
         time.sleep(0.1)
     assert not (tmp_path / "cache" / "emulators.json").exists()
     assert not _answers(state["emulators"]["s3"]["endpoint_url"])
+
+
+def test_up_on_a_fixed_port(mldock: Mldock, tmp_path: Path) -> None:
+    env = {"MLDOCK_CACHE_DIR": str(tmp_path / "cache")}
+    port = pick_port()
+    up = mldock("emulators", "up", "s3", "gcs", "--port", f"s3={port}", "--json", env=env)
+    assert up.returncode == 0, up.stderr
+    try:
+        state = json.loads(up.stdout)
+        assert state["env"]["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+        assert _answers(f"http://127.0.0.1:{port}/moto-api/data.json")
+        assert state["emulators"]["gcs"]["endpoint_url"] != f"http://127.0.0.1:{port}"
+    finally:
+        down = mldock("emulators", "down", env=env)
+    assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--port", "s3"), "--port 's3': expected NAME=PORT"),
+        (("--port", "s4=9000"), "--port 's4=9000': expected NAME=PORT"),
+        (("--port", "s3=99999"), "PORT 1-65535"),
+        (("--port", "s3=http"), "PORT 1-65535"),
+        (("gcs", "--port", "s3=9000"), "the s3 emulator is not among those started (gcs)"),
+        (("--port", "s3=9000", "--port", "s3=9001"), "a port for s3 is given twice"),
+    ],
+    ids=["no-port", "unknown-name", "out-of-range", "not-a-number", "not-started", "twice"],
+)
+def test_up_refuses_a_bad_port_by_name(mldock: Mldock, tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
+    env = {"MLDOCK_CACHE_DIR": str(tmp_path / "cache")}
+    assert_plain_error(mldock("emulators", "up", *args, env=env), 2, fragment)
+    assert not (tmp_path / "cache" / "emulators.json").exists()
