@@ -19,6 +19,7 @@ import click
 
 from mldock.cli.build import base_image_command, build_command
 from mldock.cli.clean import clean_command
+from mldock.cli.contract import contract_command
 from mldock.cli.emulators import emulators_group
 from mldock.cli.init import init_command
 from mldock.cli.push import push_command
@@ -60,6 +61,7 @@ cli.add_command(predict_command)
 cli.add_command(emulators_group)
 cli.add_command(push_command)
 cli.add_command(clean_command)
+cli.add_command(contract_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

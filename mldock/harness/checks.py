@@ -1,0 +1,194 @@
+"""SageMaker's contract items, judged from what a harness run left: each with its requirement and evidence.
+
+training_items(report, run)             # a normal training run
+stopped_training_items(report, run)     # a run stopped with SIGTERM while the step ran
+serving_items(report, run)
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import tarfile
+from collections.abc import Collection
+
+from mldock import contract
+from mldock.harness.report import ContractReport
+from mldock.harness.sagemaker import ServingRun, TrainingRun
+
+__all__ = ["serving_items", "stopped_training_items", "training_items"]
+
+_PING_LIMIT = 2.0
+"""SageMaker times each /ping out after 2 s."""
+_LOG_TAIL = 15
+
+
+def training_items(report: ContractReport, run: TrainingRun, model_channels: Collection[str] = ()) -> None:
+    """A training run: exit 0, SageMaker's layout recognised, model and outputs where SageMaker packs them.
+
+    `model_channels`: the project's output-model channel names; a model.tar.gz holding nothing but a folder of
+    one of these names has the model nested where SageMaker's hosting would not find it.
+    """
+    report.add(
+        "train.exit",
+        run.exit_code == 0,
+        f"exit code {run.exit_code}" + ("" if run.exit_code == 0 else f"\n{_tail(run.logs)}"),
+        "`IMAGE train` exits 0",
+    )
+    _recognised(report, run.logs, "training")
+    members = _members(run.model_tar)
+    top = {member.split("/")[0] for member in members}
+    nested = len(top) == 1 and top <= set(model_channels) and (run.model_dir / next(iter(top))).is_dir()
+    report.add(
+        "train.model-packed",
+        bool(members) and not nested,
+        f"model.tar.gz ({run.model_tar.stat().st_size} B): {_list(members)}",
+        "the model is written to /opt/ml/model, at the top level of model.tar.gz",
+    )
+    stray = sorted(p.name for p in run.output_dir.iterdir() if p.name not in ("data", "failure"))
+    packed = _members(run.output_tar) if run.output_tar is not None else []
+    report.add(
+        "train.outputs-packed",
+        not stray,
+        (f"outside /opt/ml/output/data (SageMaker would not pack them): {', '.join(stray)}; " if stray else "")
+        + f"output.tar.gz: {_list(packed) if packed else 'no outputs'}",
+        "other outputs go to /opt/ml/output/data (packed as output.tar.gz)",
+    )
+    _failure_file(report, run, expected=run.exit_code != 0)
+
+
+def stopped_training_items(report: ContractReport, run: TrainingRun, deadline: float) -> None:
+    """A run stopped with SIGTERM while the step ran: exit 143 before the deadline, outputs packed, failure file."""
+    report.add(
+        "train.stop-deadline",
+        run.exit_code is not None and run.stopped_after is not None and run.stopped_after < deadline,
+        f"exit code {run.exit_code} {run.stopped_after}s after SIGTERM (SIGKILL at {deadline:g}s)"
+        + ("" if run.exit_code is not None else f"\n{_tail(run.logs)}"),
+        "a stopped job exits before SageMaker's SIGKILL",
+    )
+    report.add(
+        "train.stop-exit-code",
+        run.exit_code == 128 + signal.SIGTERM,
+        f"exit code {run.exit_code}",
+        "the exit code says SIGTERM (143)",
+    )
+    members = _members(run.model_tar)
+    report.add(
+        "train.stop-model-packed",
+        bool(members),
+        f"model.tar.gz: {_list(members) if members else 'empty'}",
+        "what the step wrote before the stop is in model.tar.gz",
+    )
+    _failure_file(report, run, expected=True, says="SIGTERM")
+
+
+def serving_items(report: ContractReport, run: ServingRun) -> None:
+    """Hosting: /ping on 8080 with /opt/ml read-only and no network, /invocations, ping while busy, stop."""
+    probe = run.probe
+    ping = probe.get("ping", {})
+    _recognised(report, run.logs, "hosting")
+    report.add(
+        "serve.model-unpacked",
+        bool(run.model_files),
+        f"/opt/ml/model (read-only): {_list(list(run.model_files))}",
+        "model.tar.gz unpacked into /opt/ml/model",
+    )
+    healthy = report.add(
+        "serve.ping",
+        ping.get("status") == 200 and run.network_mode == "none",
+        f"GET /ping on 8080: {ping.get('status')} after {ping.get('ready_after')}s (statuses seen "
+        f"{ping.get('seen')}); network {run.network_mode or 'unknown'}; /opt/ml read-only"
+        + ("" if ping.get("status") == 200 else f"\n{_tail(run.logs)}"),
+        "`IMAGE serve` answers /ping 200 on port 8080, /opt/ml read-only, no network",
+    )
+    invoke = probe.get("invoke", {})
+    report.add(
+        "serve.invocations",
+        healthy and invoke.get("status") == 200,
+        f"POST /invocations with Content-Type, Accept and {contract.SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER}: "
+        f"{invoke.get('status')} {invoke.get('content_type')} in {invoke.get('took')}s: {invoke.get('body', '')[:120]}",
+        "/invocations answers the sample payload",
+    )
+    busy = probe.get("busy_ping", {})
+    report.add(
+        "serve.ping-while-busy",
+        healthy
+        and busy.get("max") is not None
+        and busy["max"] < _PING_LIMIT
+        and all(status == 200 for status, _ in busy.get("pings", [])),
+        f"{len(busy.get('pings', []))} pings during {busy.get('predictions_meanwhile')} predictions "
+        f"(statuses {busy.get('prediction_statuses')}): slowest {busy.get('max')}s",
+        f"/ping answers within {_PING_LIMIT:g}s while every worker is busy",
+    )
+    parameters = probe.get("execution_parameters", {})
+    report.add(
+        "serve.execution-parameters",
+        healthy and parameters.get("status") == 200 and _has_parameters(parameters.get("body", "")),
+        f"GET {contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE}: {parameters.get('status')} {parameters.get('body')}",
+        "batch transform's /execution-parameters answers",
+    )
+    report.add(
+        "serve.stop",
+        run.exit_code == 0 and run.stopped_after is not None,
+        f"exit code {run.exit_code} {run.stopped_after}s after SIGTERM "
+        f"(SIGKILL at {contract.SAGEMAKER_ENDPOINT_STOP_DEADLINE:g}s)",
+        "the endpoint's container exits cleanly before SageMaker's SIGKILL",
+    )
+
+
+def _recognised(report: ContractReport, logs: str, kind: str) -> None:
+    marker = f"setup: SageMaker {kind}"
+    line = next((line for line in logs.splitlines() if marker in line), "")
+    report.add(
+        f"{'train' if kind == 'training' else 'serve'}.layout-recognised",
+        bool(line),
+        line.strip() or f"no '{marker}' line in the log",
+        "the runtime recognises SageMaker's layout with no MLDOCK_* variable",
+    )
+
+
+def _failure_file(report: ContractReport, run: TrainingRun, *, expected: bool, says: str = "") -> None:
+    text = run.failure_text
+    if not expected:
+        report.add(
+            "train.failure-file",
+            text is None,
+            "no /opt/ml/output/failure" if text is None else text,
+            "no failure file after a success",
+        )
+        return
+    first = (text or "").splitlines()[0] if text else ""
+    report.add(
+        "train.failure-file",
+        bool(first) and says in (text or ""),
+        f"first line: {first!r}; {len(text or '')} characters within SageMaker's {contract.SAGEMAKER_FAILURE_LIMIT}"
+        if text
+        else "no /opt/ml/output/failure",
+        "the failure file SageMaker reads (first 1024 characters) gives the reason" + (f" ({says})" if says else ""),
+    )
+
+
+def _has_parameters(body: str) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"MaxConcurrentTransforms", "BatchStrategy", "MaxPayloadInMB"} <= set(data)
+
+
+def _members(archive: object) -> list[str]:
+    if archive is None:
+        return []
+    with tarfile.open(str(archive), "r:*") as tar:
+        return sorted(member.name for member in tar.getmembers())
+
+
+def _list(names: list[str], limit: int = 8) -> str:
+    if not names:
+        return "empty"
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _tail(logs: str) -> str:
+    return "\n".join(logs.rstrip().splitlines()[-_LOG_TAIL:])
