@@ -165,8 +165,11 @@ class MldockContainer:
         storage: MldockStorage,
         runner: RunnerName,
         pool: RunnerPool,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
         self._item = item
+        self.pass_env = pass_env
+        """Host variables the container gets besides the cloud SDKs' own (--mldock-pass-env and the marker)."""
         self.project = project
         self.stage = stage
         self.storage = storage
@@ -236,4 +239,5 @@ class MldockContainer:
             emulators=tuple(self.storage.emulators),
             timeout=timeout,
             labels={"mldock.pytest.test": self._item.nodeid[:200]},
+            pass_env=self.pass_env,
         )

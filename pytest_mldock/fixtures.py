@@ -89,4 +89,5 @@ def mldock_container(
         storage=mldock_storage,
         runner=settings.runner,
         pool=mldock_runner_pool,
+        pass_env=settings.pass_env,
     )

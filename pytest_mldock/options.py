@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Literal, cast
 import pytest
 
 from mldock.contract import IMPLICIT_STAGES, is_stage_name, is_truthy
+from mldock.errors import UserError
+from mldock.runners.host_environment import check_pass_env
 
 if TYPE_CHECKING:
     from mldock.project.config import ProjectConfig
@@ -52,9 +54,11 @@ DEFAULT_RUNNER: RunnerName = "process"
 DEFAULT_EMULATORS: EmulatorMode = "process"
 MARKER = "mldock"
 MARKER_DOC = (
-    "mldock(stage=None, runner=None): stage: the stage name (or list of names) this test is for; it is "
-    "skipped under any other --mldock-stage. runner: 'process' or 'docker', overriding --mldock-runner "
-    "for this test. The closest marker wins (function over class over module)."
+    "mldock(stage=None, runner=None, pass_env=None): stage: the stage name (or list of names) this test is for; "
+    "it is skipped under any other --mldock-stage. runner: 'process' or 'docker', overriding --mldock-runner "
+    "for this test. pass_env: host variable names (or PREFIX*) this test's container gets besides the cloud "
+    "SDKs' own, added to --mldock-pass-env / mldock_pass_env. The closest marker wins (function over class over "
+    "module)."
 )
 
 _FALSE = ("0", "false", "no", "off", "")
@@ -72,6 +76,8 @@ class Settings:
     keep: bool = False
     project_given: bool = False
     """True when --mldock-project or the ini key named the project (a missing file is then an error)."""
+    pass_env: tuple[str, ...] = ()
+    """Host variables every container gets besides the cloud SDKs' own (mldock.runners.host_environment)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class MarkerSettings:
 
     stages: tuple[str, ...] | None = None
     runner: RunnerName | None = None
+    pass_env: tuple[str, ...] = ()
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -117,12 +124,22 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="leave emulators and containers running after the session, for debugging (ini: mldock_keep)",
     )
+    group.addoption(
+        "--mldock-pass-env",
+        dest="mldock_pass_env",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="pass the host's variable NAME (or every NAME* with a trailing '*') to the container, besides the "
+        "cloud SDKs' own variables, which always pass when set; repeatable (ini: mldock_pass_env, one per line)",
+    )
     parser.addini("mldock_stage", help="default for --mldock-stage", default="")
     parser.addini("mldock_runner", help="default for --mldock-runner", default="")
     parser.addini("mldock_project", help="default for --mldock-project (relative to the ini file)", default="")
     parser.addini("mldock_emulators", help="default for --mldock-emulators", default="")
     parser.addini("mldock_emulator_endpoints", type="linelist", help="external emulators: NAME=URL lines", default=[])
     parser.addini("mldock_keep", help="default for --mldock-keep (true/false)", default="false")
+    parser.addini("mldock_pass_env", type="linelist", help="added to --mldock-pass-env (one name per line)", default=[])
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -136,6 +153,7 @@ def read_settings(config: pytest.Config) -> Settings:
             "or '-', starting with a letter)"
         )
     keep = _keep(config)
+    pass_env = _pass_env(config)
     project, given = _project_dir(config)
     settings = Settings(
         stage=stage,
@@ -144,6 +162,7 @@ def read_settings(config: pytest.Config) -> Settings:
         emulators=cast(EmulatorMode, emulators),
         keep=keep,
         project_given=given,
+        pass_env=pass_env,
     )
     return settings
 
@@ -163,17 +182,21 @@ def marker_settings(item: pytest.Item) -> MarkerSettings:
     """The closest value of each `mldock` marker argument for `item`; pytest.UsageError on a bad marker."""
     stages: tuple[str, ...] | None = None
     runner: str | None = None
+    pass_env: tuple[str, ...] | None = None
     for mark in item.iter_markers(MARKER):  # closest first
         if mark.args:
             raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.mldock takes keyword arguments only (stage=..., runner=...)"
+                f"{item.nodeid}: @pytest.mark.mldock takes keyword arguments only (stage=..., runner=..., "
+                "pass_env=...)"
             )
-        unknown = sorted(set(mark.kwargs) - {"stage", "runner"})
+        unknown = sorted(set(mark.kwargs) - {"stage", "runner", "pass_env"})
         if unknown:
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.mldock got unknown argument(s) {', '.join(unknown)}; "
-                "allowed: stage, runner"
+                "allowed: stage, runner, pass_env"
             )
+        if pass_env is None and "pass_env" in mark.kwargs:
+            pass_env = _marker_pass_env(item, mark.kwargs["pass_env"])
         if stages is None and "stage" in mark.kwargs:
             stages = _marker_stages(item, mark.kwargs["stage"])
         if runner is None and "runner" in mark.kwargs:
@@ -182,13 +205,32 @@ def marker_settings(item: pytest.Item) -> MarkerSettings:
                 raise pytest.UsageError(
                     f"{item.nodeid}: @pytest.mark.mldock(runner={runner!r}); allowed: {', '.join(RUNNERS)}"
                 )
-    return MarkerSettings(stages=stages, runner=cast("RunnerName | None", runner))
+    return MarkerSettings(stages=stages, runner=cast("RunnerName | None", runner), pass_env=pass_env or ())
 
 
 def for_item(settings: Settings, item: pytest.Item) -> Settings:
-    """The session settings with the test's marker applied (only the runner can be overridden per test)."""
+    """The session settings with the test's marker applied: its runner, and its pass_env added."""
     marked = marker_settings(item)
-    return replace(settings, runner=marked.runner) if marked.runner else settings
+    runner = marked.runner or settings.runner
+    return replace(settings, runner=runner, pass_env=(*settings.pass_env, *marked.pass_env))
+
+
+def _marker_pass_env(item: pytest.Item, value: object) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else None
+    try:
+        if names is None:
+            raise UserError(f"{value!r} is not a variable name or a list of them")
+        return check_pass_env(names, "pass_env")
+    except UserError as exc:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.mldock({exc})") from None
+
+
+def _pass_env(config: pytest.Config) -> tuple[str, ...]:
+    given = [*(config.getini("mldock_pass_env") or []), *(config.getoption("mldock_pass_env", default=None) or [])]
+    try:
+        return check_pass_env([name.strip() for name in given if name.strip()], "--mldock-pass-env / mldock_pass_env")
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _marker_stages(item: pytest.Item, value: object) -> tuple[str, ...]:

@@ -216,4 +216,35 @@ def test_bad_markers_are_usage_errors(
 
 def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.mldock(stage=None, runner=None)*closest marker wins*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.mldock(stage=None, runner=None, pass_env=None)*closest marker wins*"])
+
+
+def test_pass_env_comes_from_ini_option_and_marker(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmldock_pass_env =\n    FROM_INI\n    TEAM_*\n")
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_mldock.options import for_item
+
+        @pytest.mark.mldock(pass_env=["FROM_MARKER"])
+        def test_settings(request, mldock_settings):
+            assert mldock_settings.pass_env == ("FROM_INI", "TEAM_*", "FROM_OPTION")
+            assert for_item(mldock_settings, request.node).pass_env[-1] == "FROM_MARKER"
+        """
+    )
+    pytester.runpytest("--mldock-pass-env", "FROM_OPTION").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--mldock-pass-env", "MLDOCK_STAGE"], "*'MLDOCK_STAGE' would pass MLDOCK_* variables*"),
+        (["--mldock-pass-env", "A-B"], "*'A-B' is not a variable name*"),
+    ],
+    ids=["mldock-variable", "bad-name"],
+)
+def test_a_bad_pass_env_is_a_usage_error(pytester: pytest.Pytester, args: list[str], fragment: str) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest(*args)
+    result.stderr.fnmatch_lines([f"*--mldock-pass-env / mldock_pass_env: {fragment}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
