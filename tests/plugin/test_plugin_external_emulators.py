@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mldock.emulators import S3Emulator
 from mldock.emulators._images import MOTO_IMAGE, ensure_moto_image
 from mldock.emulators._process import pick_port
 from mldock.engine import connect
@@ -138,3 +139,26 @@ def test_bad_endpoint_lines_in_the_ini_are_a_usage_error(pytester: pytest.Pytest
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ini mldock_emulator_endpoints: 's3=localhost:9000'*is not an http*"])
+
+
+def test_an_endpoint_in_the_ini_wins_over_the_sdk_variables(
+    pytester: pytest.Pytester, sample_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a stale export: the ini line wins
+    with S3Emulator() as theirs:
+        pytester.makeini(
+            f"[pytest]\nmldock_emulators = external\nmldock_emulator_endpoints =\n    s3={theirs.endpoint_url}\n"
+        )
+        pytester.makeconftest(STARTED_RECORDER)
+        pytester.makepyfile(
+            test_external=USES_THE_USERS_S3
+            + f"""
+
+def test_the_ini_endpoint(s3_emulator):
+    assert s3_emulator.endpoint_url == "{theirs.endpoint_url}"
+"""
+        )
+        result = pytester.runpytest("-p", "no:randomly")
+        result.assert_outcomes(passed=3)
+        assert theirs.bucket_names() == []  # every test's bucket went with its test
+    assert json.loads((pytester.path / "started.json").read_text()) == []
