@@ -9,8 +9,9 @@ DefaultAzureCredential when azure-identity is installed, or with a SAS already i
 bundle come from the same mapping. Nothing is written anywhere.
 
 Retries: azure-storage's ExponentialRetry set explicitly (SDK_ATTEMPTS attempts per request, delays of
-2**retry +/- 1 s), CONNECT_TIMEOUT/READ_TIMEOUT on the transport; the SDK's downloader also re-reads a range
-whose body broke (3 tries, 1 s apart, fixed in the SDK). mldock then tries a file DEFAULT_ATTEMPTS times.
+2**retry +/- 1 s), the connect/read timeouts MLDOCK_STORAGE_TIMEOUT sets on the transport; the SDK's
+downloader also re-reads a range whose body broke (3 tries, 1 s apart, fixed in the SDK). mldock then tries a
+file DEFAULT_ATTEMPTS times.
 See docs/storage.md, "Retries and time limits".
 
 Blobs above 8 MiB are uploaded as 8 MiB blocks, several at once, each with a transactional MD5 the service
@@ -33,7 +34,7 @@ from mldock.storage.base import ContentMismatch
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, Listed, Progress, md5_of_fd, md5_of_file
 from mldock.storage.classify import is_not_found, status_code_of
 from mldock.storage.http import ca_bundle, pin_environment
-from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
+from mldock.storage.retry import DEFAULT_ATTEMPTS, SDK_ATTEMPTS, Timeouts, timeouts_from
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -64,6 +65,7 @@ def service_client_from_env(
     pool_size: int = 32,
     first_get: int = GET_CHUNK,
     get_chunk: int = GET_CHUNK,
+    timeouts: Timeouts | None = None,
 ) -> Any:
     """A BlobServiceClient for the account the environment names (StorageError saying what to set if none).
 
@@ -73,6 +75,7 @@ def service_client_from_env(
     from azure.storage.blob import ExponentialRetry  # the SDK of the az:// scheme, imported only for it
 
     env = os.environ if environ is None else environ
+    timeouts = timeouts or timeouts_from(env)
     options: dict[str, Any] = {
         "max_single_put_size": BLOCK_SIZE,
         "max_block_size": BLOCK_SIZE,
@@ -84,10 +87,10 @@ def service_client_from_env(
             retry_total=SDK_ATTEMPTS - 1,
             random_jitter_range=RETRY_JITTER,
         ),
-        "connection_timeout": CONNECT_TIMEOUT,
-        "read_timeout": READ_TIMEOUT,
+        "connection_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
     }
-    session, transport = _pooled_transport(pool_size, env)
+    session, transport = _pooled_transport(pool_size, env, timeouts)
     if transport is not None:
         options["transport"] = transport
     client = _make_service_client(env, options)
@@ -123,7 +126,7 @@ def _default_credential() -> Any:
     return DefaultAzureCredential()
 
 
-def _pooled_transport(pool_size: int, env: Mapping[str, str]) -> tuple[Any, Any]:
+def _pooled_transport(pool_size: int, env: Mapping[str, str], timeouts: Timeouts) -> tuple[Any, Any]:
     """(session, transport): requests keeping one connection per worker thread (it keeps 10 by default)."""
     try:
         import requests
@@ -141,8 +144,8 @@ def _pooled_transport(pool_size: int, env: Mapping[str, str]) -> tuple[Any, Any]
         session=session,
         session_owner=False,
         connection_data_block_size=DATA_BLOCK_SIZE,
-        connection_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        connection_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
         connection_verify=ca_bundle(env) or True,  # azure-core passes it on each request: the session's is ignored
     )
 
@@ -163,9 +166,8 @@ class AzureRemote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         per_blob_concurrency: int = PER_BLOB_CONCURRENCY,
     ) -> None:
-        super().__init__(max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
         self.per_blob_concurrency = per_blob_concurrency
-        self.environ = environ
         self._client = client
         self._bulk_client = client
         self._lock = threading.Lock()
@@ -175,7 +177,7 @@ class AzureRemote(BlobRemote):
         with self._lock:
             if self._client is None:
                 self._client = service_client_from_env(
-                    self.environ, pool_size=self.max_concurrency * self.per_blob_concurrency
+                    self.environ, pool_size=self.max_concurrency * self.per_blob_concurrency, timeouts=self.timeouts
                 )
             return self._client
 
@@ -189,8 +191,12 @@ class AzureRemote(BlobRemote):
                     pool_size=self.max_concurrency * BULK_PER_BLOB_CONCURRENCY,
                     first_get=BULK_FIRST_GET,
                     get_chunk=BULK_GET_CHUNK,
+                    timeouts=self.timeouts,
                 )
             return self._bulk_client
+
+    def _endpoint(self) -> str:
+        return str(self.client.url)
 
     def _iter_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str | None]]:
         container = self.client.get_container_client(bucket)

@@ -22,7 +22,7 @@ import builtins
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from mldock.storage.base import (
     local_path_for_key,
 )
 from mldock.storage.errors_map import storage_errors
-from mldock.storage.retry import DEFAULT_ATTEMPTS, call_with_retry
+from mldock.storage.retry import DEFAULT_ATTEMPTS, Timeouts, call_with_retry, timeouts_from
 from mldock.storage.uri import RemoteURI
 
 __all__ = [
@@ -129,13 +129,23 @@ def folder_prefix(prefix: str) -> str:
 
 
 class BlobRemote:
-    """Base of the cloud remotes; `max_concurrency` files move at once, `attempts` tries per file."""
+    """Base of the cloud remotes; `max_concurrency` files move at once, `attempts` tries per file; `environ`
+    (os.environ when None) names the SDK's settings and MLDOCK_STORAGE_TIMEOUT (read here: a bad value is a
+    UserError when the remote is made, not a transfer failure)."""
 
     scheme: str = ""
 
     large_file_concurrency: int = 4
 
-    def __init__(self, *, max_concurrency: int = DEFAULT_CONCURRENCY, attempts: int = DEFAULT_ATTEMPTS) -> None:
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> None:
+        self.environ = environ
+        self.timeouts: Timeouts = timeouts_from(environ)
         self.max_concurrency = max(1, max_concurrency)
         self.attempts = max(1, attempts)
 
@@ -172,6 +182,19 @@ class BlobRemote:
         """Every bucket name of the account (all pages)."""
         raise NotImplementedError
 
+    def _endpoint(self) -> str:
+        """The endpoint URL the SDK client talks to (makes the client)."""
+        raise NotImplementedError
+
+    def _transport_hint(self) -> str:
+        """`endpoint URL, MLDOCK_STORAGE_TIMEOUT=N s` for error messages (never raises)."""
+        try:
+            endpoint = self._endpoint()
+        except Exception:
+            endpoint = ""
+        limit = f"MLDOCK_STORAGE_TIMEOUT={self.timeouts.total:g} s"
+        return f"{endpoint}, {limit}" if endpoint else limit
+
     def _verify(self, item: Listed, handle: IO[bytes], uri: str) -> None:
         """Called on the flushed temporary file before its rename; checks the size (subclasses add more)."""
         written = os.fstat(handle.fileno()).st_size
@@ -192,7 +215,7 @@ class BlobRemote:
         if not listing:
             raise RemoteNotFoundError(f"{uri}: no object and no objects below it; nothing to download")
         folders, files = _plan(listing, dest, str(uri))
-        with storage_errors("download", str(uri)):
+        with storage_errors("download", str(uri), self._transport_hint):
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
         tracker = Progress(progress)
@@ -216,7 +239,7 @@ class BlobRemote:
         self._check(uri)
         if not src.is_dir():
             raise StorageError(f"cannot upload {src} to {uri}: {src} is not a folder")
-        with storage_errors("upload to", str(uri)):
+        with storage_errors("upload to", str(uri), self._transport_hint):
             if not self._bucket_exists(uri.bucket):
                 if not create_bucket:
                     raise RemoteNotFoundError(
@@ -230,7 +253,7 @@ class BlobRemote:
 
         def send(job: tuple[str, Path, int]) -> int:
             rel, path, size = job
-            with storage_errors("upload to", str(uri.join(rel))):
+            with storage_errors("upload to", str(uri.join(rel)), self._transport_hint):
                 call_with_retry(
                     lambda: self._upload_file(path, uri.bucket, base + rel, size, tracker), attempts=self.attempts
                 )
@@ -242,24 +265,24 @@ class BlobRemote:
     def bucket_exists(self, bucket: RemoteURI) -> bool:
         """True when the bucket `bucket` (`scheme://name`) exists (or may not be inspected but exists)."""
         name = self._bucket_name(bucket)
-        with storage_errors("look up", str(bucket)):
+        with storage_errors("look up", str(bucket), self._transport_hint):
             return self._bucket_exists(name)
 
     def create_bucket(self, bucket: RemoteURI) -> None:
         """Create the bucket `bucket` (`scheme://name`); no error when it exists already and is ours."""
         name = self._bucket_name(bucket)
-        with storage_errors("create", str(bucket)):
+        with storage_errors("create", str(bucket), self._transport_hint):
             self._create_if_missing(name)
 
     def delete_bucket(self, bucket: RemoteURI) -> None:
         """Delete every object in the bucket `bucket` (`scheme://name`), then the bucket; nothing if missing."""
         name = self._bucket_name(bucket)
-        with storage_errors("delete", str(bucket)):
+        with storage_errors("delete", str(bucket), self._transport_hint):
             self._delete_bucket(name)
 
     def list_buckets(self) -> builtins.list[str]:
         """The names of the account's buckets (containers), sorted."""
-        with storage_errors("list buckets of", f"{self.scheme}://"):
+        with storage_errors("list buckets of", f"{self.scheme}://", self._transport_hint):
             return sorted(self._list_buckets())
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -299,7 +322,7 @@ class BlobRemote:
     def _listing(self, uri: RemoteURI) -> builtins.list[Listed]:
         base = folder_prefix(uri.prefix)
         try:
-            with storage_errors("list", str(uri)):
+            with storage_errors("list", str(uri), self._transport_hint):
                 listing = [
                     Listed(key, key[len(base) :], size, md5)
                     for key, size, md5 in self._iter_objects(uri.bucket, base)
@@ -309,7 +332,7 @@ class BlobRemote:
             raise RemoteNotFoundError(
                 f"{uri}: the bucket {uri.bucket!r} does not exist (or these credentials cannot see it)"
             ) from exc
-        with storage_errors("list", str(uri)):
+        with storage_errors("list", str(uri), self._transport_hint):
             if not listing and uri.prefix and not uri.prefix.endswith("/"):
                 found = self._stat_object(uri.bucket, uri.prefix)
                 if found is not None:
@@ -319,7 +342,7 @@ class BlobRemote:
 
     def _fetch_one(self, uri: RemoteURI, item: Listed, target: Path, progress: Progress) -> int:
         where = str(uri.join(item.rel)) if item.key != uri.prefix else str(uri)
-        with storage_errors("download", where), atomic_write(target) as handle:
+        with storage_errors("download", where, self._transport_hint), atomic_write(target) as handle:
             self._download_object(uri.bucket, item, handle, progress)
             handle.flush()
             self._verify(item, handle, where)

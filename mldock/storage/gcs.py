@@ -10,7 +10,8 @@ Proxies and the CA bundle are pinned on the client's session from the same mappi
 
 Retries: every call gets an explicit google-api-core Retry (mldock's classifier as its predicate, jittered
 delays from 0.5 s doubling to at most 4 s) that stops after SDK_ATTEMPTS - 1 retries counted over all the
-requests of one file attempt, and an explicit (CONNECT_TIMEOUT, READ_TIMEOUT); uploads, which overwrite, are
+requests of one file attempt, and an explicit (connect, read) timeout pair from MLDOCK_STORAGE_TIMEOUT
+(mldock.storage.retry.Timeouts; TIMEOUT is the default pair); uploads, which overwrite, are
 retried too. mldock then tries a file DEFAULT_ATTEMPTS times. See docs/storage.md, "Retries and time limits".
 
 Downloads stream
@@ -167,9 +168,9 @@ class GCSRemote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
-        super().__init__(max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
         self.chunk_size = chunk_size
-        self.environ = environ
+        self.timeout = (self.timeouts.connect, self.timeouts.read)
         self._client = client
         self._lock = threading.Lock()
 
@@ -183,19 +184,22 @@ class GCSRemote(BlobRemote):
     def _make_client(self) -> Any:
         return make_client(self.environ, pool_size=self.max_concurrency)
 
+    def _endpoint(self) -> str:
+        return str(self.client.api_endpoint or self.client._connection.API_BASE_URL)
+
     def _bucket(self, name: str) -> Any:
         return self.client.bucket(name)
 
     def _iter_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str | None]]:
         fields = "items(name,size),nextPageToken"
         listing = self.client.list_blobs(
-            bucket, prefix=prefix or None, fields=fields, retry=request_retry(), timeout=TIMEOUT
+            bucket, prefix=prefix or None, fields=fields, retry=request_retry(), timeout=self.timeout
         )
         for blob in listing:
             yield blob.name, int(blob.size or 0), None  # the SDK checks CRC32C/MD5 on download itself
 
     def _stat_object(self, bucket: str, key: str) -> tuple[int, str | None] | None:
-        blob = self._bucket(bucket).get_blob(key, retry=request_retry(), timeout=TIMEOUT)
+        blob = self._bucket(bucket).get_blob(key, retry=request_retry(), timeout=self.timeout)
         return None if blob is None else (int(blob.size or 0), None)
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
@@ -206,7 +210,7 @@ class GCSRemote(BlobRemote):
             raw_download=True,
             single_shot_download=item.size <= SINGLE_SHOT,
             retry=request_retry(),
-            timeout=TIMEOUT,
+            timeout=self.timeout,
         )
 
     def _upload_file(self, path: Path, bucket: str, key: str, size: int, progress: Progress) -> None:
@@ -218,22 +222,22 @@ class GCSRemote(BlobRemote):
                 checksum="auto",
                 rewind=False,
                 retry=request_retry(),
-                timeout=TIMEOUT,
+                timeout=self.timeout,
             )
 
     def _bucket_exists(self, bucket: str) -> bool:
         from google.api_core.exceptions import Forbidden
 
         try:
-            return self.client.lookup_bucket(bucket, retry=request_retry(), timeout=TIMEOUT) is not None
+            return self.client.lookup_bucket(bucket, retry=request_retry(), timeout=self.timeout) is not None
         except Forbidden:
             return True  # may not read bucket metadata but may write objects: let the upload say
 
     def _create_bucket(self, bucket: str) -> None:
-        self.client.create_bucket(bucket, retry=request_retry(), timeout=TIMEOUT)
+        self.client.create_bucket(bucket, retry=request_retry(), timeout=self.timeout)
 
     def _list_buckets(self) -> Iterator[str]:
-        for found in self.client.list_buckets(retry=request_retry(), timeout=TIMEOUT):
+        for found in self.client.list_buckets(retry=request_retry(), timeout=self.timeout):
             yield found.name
 
     def _delete_bucket(self, bucket: str) -> None:
@@ -241,16 +245,16 @@ class GCSRemote(BlobRemote):
 
         try:
             listing = self.client.list_blobs(
-                bucket, fields="items(name),nextPageToken", retry=request_retry(), timeout=TIMEOUT
+                bucket, fields="items(name),nextPageToken", retry=request_retry(), timeout=self.timeout
             )
             names = [blob.name for blob in listing]
             target = self._bucket(bucket)
 
             def delete(name: str) -> None:
                 with contextlib.suppress(NotFound):  # deleted meanwhile
-                    target.delete_blob(name, retry=request_retry(), timeout=TIMEOUT)
+                    target.delete_blob(name, retry=request_retry(), timeout=self.timeout)
 
             run_parallel(delete, names, self.max_concurrency)
-            target.delete(retry=request_retry(), timeout=TIMEOUT)
+            target.delete(retry=request_retry(), timeout=self.timeout)
         except NotFound:
             return

@@ -7,28 +7,39 @@ written through a temporary name, and uploads overwrite), which also covers a st
 Exceptions are classified by mldock.storage.classify, the same rules the error mapping uses.
 
 Attempts and time are bounded at both levels: each SDK is configured for SDK_ATTEMPTS attempts per request with
-CONNECT_TIMEOUT/READ_TIMEOUT (see the remotes' modules), and a file is tried DEFAULT_ATTEMPTS times with a
-jittered delay of at most `base * 2**retry` seconds between tries. docs/storage.md ("Retries and time limits")
-works out the worst case per cloud.
+a connect and a read timeout (see the remotes' modules), and a file is tried DEFAULT_ATTEMPTS times with a
+jittered delay of at most `base * 2**retry` seconds between tries. The timeouts come from one setting,
+`MLDOCK_STORAGE_TIMEOUT` (seconds, default 60, read from the remote's environment mapping): each request gets
+that time divided by SDK_ATTEMPTS * DEFAULT_ATTEMPTS to connect and as much to wait for its next bytes, so an
+endpoint that never answers fails the first request (a listing or a bucket lookup) within about half the
+setting plus the SDK's delays, and one file within about the setting plus the delays. docs/storage.md
+("Retries and time limits") works out the worst case per cloud.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
+from mldock.contract import STORAGE_TIMEOUT
+from mldock.errors import UserError
 from mldock.storage.classify import is_transient
 
 __all__ = [
     "CONNECT_TIMEOUT",
     "DEFAULT_ATTEMPTS",
+    "DEFAULT_STORAGE_TIMEOUT",
     "READ_TIMEOUT",
     "SDK_ATTEMPTS",
+    "Timeouts",
     "backoff_delays",
     "call_with_retry",
     "is_transient",
+    "timeouts_from",
 ]
 
 T = TypeVar("T")
@@ -39,10 +50,49 @@ cut half-way, a checksum mismatch) without multiplying their retries further."""
 SDK_ATTEMPTS = 3
 """Attempts per request the SDKs are configured for (botocore, azure-storage), and per file attempt for
 google-cloud-storage (whose retry counts every request of one file together)."""
-CONNECT_TIMEOUT = 10.0
-"""Seconds to wait for a connection, every SDK."""
-READ_TIMEOUT = 30.0
-"""Seconds to wait for the next bytes of a response (not for the whole response), every SDK."""
+DEFAULT_STORAGE_TIMEOUT = 60.0
+"""Seconds `MLDOCK_STORAGE_TIMEOUT` gives when unset: an endpoint that never answers fails within about this."""
+CONNECT_TIMEOUT = DEFAULT_STORAGE_TIMEOUT / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+"""Seconds to wait for a connection, every SDK (with the default setting: 10)."""
+READ_TIMEOUT = CONNECT_TIMEOUT
+"""Seconds to wait for the next bytes of a response (not for the whole response), every SDK (default: 10)."""
+_MAX_STORAGE_TIMEOUT = 1e6
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The per-request timeouts that follow from the `MLDOCK_STORAGE_TIMEOUT` setting `total`.
+
+    Timeouts(60.0).connect, Timeouts(60.0).read    # (10.0, 10.0)
+    """
+
+    total: float = DEFAULT_STORAGE_TIMEOUT
+
+    @property
+    def connect(self) -> float:
+        """Seconds to wait for a connection."""
+        return self.total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+
+    @property
+    def read(self) -> float:
+        """Seconds to wait for the next bytes of a response."""
+        return self.total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+
+
+def timeouts_from(environ: Mapping[str, str] | None = None) -> Timeouts:
+    """The Timeouts `MLDOCK_STORAGE_TIMEOUT` sets in `environ` (os.environ when None); UserError naming the
+    variable when it is not a number of seconds above 0 and at most 1e6."""
+    env = os.environ if environ is None else environ
+    value = env.get(STORAGE_TIMEOUT)
+    if value is None or not value.strip():
+        return Timeouts()
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        raise UserError(f"{STORAGE_TIMEOUT}: {value[:40]!r} is not a number of seconds") from None
+    if not 0 < seconds <= _MAX_STORAGE_TIMEOUT:
+        raise UserError(f"{STORAGE_TIMEOUT}: {value[:40]!r} is out of range (above 0, at most 1e6 seconds)")
+    return Timeouts(seconds)
 
 
 def backoff_delays(attempts: int, *, base: float = 0.25, cap: float = 8.0) -> Iterator[float]:

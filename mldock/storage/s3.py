@@ -11,8 +11,9 @@ endpoint and the proxies (HTTP(S)_PROXY, NO_PROXY): nothing is taken from os.env
 written anywhere.
 
 Retries: botocore's "standard" mode with SDK_ATTEMPTS attempts per request (it backs off with jitter, capped),
-CONNECT_TIMEOUT/READ_TIMEOUT per request, and s3transfer re-reads no part on its own (a broken part stream fails
-the file, which mldock retries whole: DEFAULT_ATTEMPTS). See docs/storage.md, "Retries and time limits".
+the connect/read timeouts MLDOCK_STORAGE_TIMEOUT sets (mldock.storage.retry.Timeouts) per request, and
+s3transfer re-reads no part on its own (a broken part stream fails the file, which mldock retries whole:
+DEFAULT_ATTEMPTS). See docs/storage.md, "Retries and time limits".
 Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts, several at once; smaller
 ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
 at once. boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
@@ -31,7 +32,7 @@ from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress, md5_of_fd
 from mldock.storage.classify import is_not_found, status_code_of
 from mldock.storage.http import ca_bundle, proxies_for
-from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
+from mldock.storage.retry import DEFAULT_ATTEMPTS, SDK_ATTEMPTS, Timeouts, timeouts_from
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,12 +47,16 @@ _STREAM_CHUNK = 1 * MiB
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
 
-def make_client(environ: Mapping[str, str] | None = None, *, max_pool_connections: int = 10) -> Any:
-    """A boto3 S3 client built from `environ` (os.environ when None), retries and timeouts set explicitly."""
+def make_client(
+    environ: Mapping[str, str] | None = None, *, max_pool_connections: int = 10, timeouts: Timeouts | None = None
+) -> Any:
+    """A boto3 S3 client built from `environ` (os.environ when None), retries and timeouts set explicitly
+    (`timeouts`: those MLDOCK_STORAGE_TIMEOUT in `environ` sets, when not given)."""
     import boto3  # the SDK of the s3:// scheme, imported only when that scheme is used
     from botocore.config import Config
 
     env = os.environ if environ is None else environ
+    timeouts = timeouts or timeouts_from(env)
     session_options: dict[str, Any] = {}
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         session_options["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
@@ -66,8 +71,8 @@ def make_client(environ: Mapping[str, str] | None = None, *, max_pool_connection
     config_options: dict[str, Any] = {
         "max_pool_connections": max_pool_connections,
         "retries": {"mode": "standard", "total_max_attempts": SDK_ATTEMPTS},
-        "connect_timeout": CONNECT_TIMEOUT,
-        "read_timeout": READ_TIMEOUT,
+        "connect_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
     }
     if environ is not None:  # the mapping alone decides: botocore would read os.environ for these
         config_options["proxies"] = proxies_for(endpoint or f"https://s3.{region or 'us-east-1'}.amazonaws.com", env)
@@ -95,9 +100,8 @@ class S3Remote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         part_size: int = PART_SIZE,
     ) -> None:
-        super().__init__(max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
         self.part_size = part_size
-        self.environ = environ
         self._client = client
         self._manager: TransferManager | None = None
         self._lock = threading.Lock()
@@ -108,7 +112,9 @@ class S3Remote(BlobRemote):
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = make_client(self.environ, max_pool_connections=self.max_concurrency * 2)
+                self._client = make_client(
+                    self.environ, max_pool_connections=self.max_concurrency * 2, timeouts=self.timeouts
+                )
             return self._client
 
     @property
@@ -130,6 +136,9 @@ class S3Remote(BlobRemote):
             return self._manager
 
     # -- primitives ----------------------------------------------------------------------------------------
+
+    def _endpoint(self) -> str:
+        return str(self.client.meta.endpoint_url)
 
     def _iter_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str | None]]:
         paginator = self.client.get_paginator("list_objects_v2")

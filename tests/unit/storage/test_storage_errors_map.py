@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import inspect
 
@@ -136,3 +137,29 @@ def test_secrets_in_sdk_messages_are_masked() -> None:
     text = str(map_sdk_error(exc, "list", URI))
     assert "SECRETSIG" not in text
     assert "KEY==" not in text
+
+
+def test_a_transport_failure_names_the_endpoint_and_the_time_limit() -> None:
+    hint = "http://10.0.0.9:9000, MLDOCK_STORAGE_TIMEOUT=60 s"
+    timed_out = map_sdk_error(http.client.IncompleteRead(b"par", 10), "download", URI, hint)
+    refused = map_sdk_error(ConnectionRefusedError(111, "refused"), "download", URI, hint)
+    for error in (timed_out, refused):
+        assert hint in str(error)
+        assert URI in str(error)
+    assert "did not answer in time" in str(timed_out)
+    assert "cannot reach" in str(refused)
+
+
+def test_storage_errors_asks_for_the_hint_only_when_mapping() -> None:
+    asked: list[int] = []
+
+    def hint() -> str:
+        asked.append(1)
+        return "http://endpoint"
+
+    with storage_errors("list", URI, hint):
+        pass
+    assert asked == []
+    with pytest.raises(StorageError, match="http://endpoint"), storage_errors("list", URI, hint):
+        raise TimeoutError("slow")
+    assert asked == [1]

@@ -6,9 +6,17 @@ import errno
 
 import pytest
 
-from mldock.errors import StorageError
+from mldock.errors import StorageError, UserError
 from mldock.storage.classify import is_transient, status_code_of
-from mldock.storage.retry import backoff_delays, call_with_retry
+from mldock.storage.retry import (
+    CONNECT_TIMEOUT,
+    DEFAULT_ATTEMPTS,
+    SDK_ATTEMPTS,
+    Timeouts,
+    backoff_delays,
+    call_with_retry,
+    timeouts_from,
+)
 
 
 def _client_error(code: str, status: int) -> BaseException:
@@ -118,3 +126,25 @@ def test_backoff_is_capped_and_counts_attempts_minus_one() -> None:
     delays = list(backoff_delays(6, base=1.0, cap=3.0))
     assert len(delays) == 5
     assert all(0 <= d <= 3.0 for d in delays)
+
+
+@pytest.mark.parametrize(
+    ("environ", "total"),
+    [
+        pytest.param({}, 60.0, id="unset"),
+        pytest.param({"MLDOCK_STORAGE_TIMEOUT": " "}, 60.0, id="blank"),
+        pytest.param({"MLDOCK_STORAGE_TIMEOUT": "12"}, 12.0, id="set"),
+        pytest.param({"MLDOCK_STORAGE_TIMEOUT": " 0.5 "}, 0.5, id="fraction-padded"),
+    ],
+)
+def test_the_storage_timeout_setting_splits_into_per_request_timeouts(environ: dict[str, str], total: float) -> None:
+    timeouts = timeouts_from(environ)
+    assert timeouts.total == total
+    assert timeouts.connect == timeouts.read == total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+    assert Timeouts().connect == CONNECT_TIMEOUT
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "never", "inf", "nan", "1e7"])
+def test_a_bad_storage_timeout_is_a_user_error_naming_the_variable(value: str) -> None:
+    with pytest.raises(UserError, match="MLDOCK_STORAGE_TIMEOUT"):
+        timeouts_from({"MLDOCK_STORAGE_TIMEOUT": value})
