@@ -31,6 +31,8 @@ from pytest_mldock.options import MARKER_DOC, add_options, marker_settings, read
 from pytest_mldock.report import attach_sections
 from pytest_mldock.state import STATE_KEY, PluginState, session_state
 
+pytest_plugins = ["pytest_mldock.platform"]  # --mldock-platform and the platform-contract fixtures
+
 __all__ = [
     "azure_blob_emulator",
     "gcs_emulator",

@@ -26,7 +26,7 @@ from mldock.engine import ResourceTracker, connect, engine_errors
 from mldock.errors import UserError
 from mldock.harness.checks import serving_items, stopped_training_items, training_items
 from mldock.harness.report import ContractReport
-from mldock.harness.sagemaker import SageMakerHarness, TrainingJob, TrainingRun
+from mldock.harness.sagemaker import STEP_RUNNING, SageMakerHarness, TrainingJob, TrainingRun
 from mldock.image import build_image, image_tag
 from mldock.project.config import ProjectConfig
 from mldock.runtime.channels import ChannelKind, is_channel_variable
@@ -122,7 +122,8 @@ def training_job(project: ProjectConfig, stage: str, *, stop: bool = False) -> T
             'channels; add e.g. "seed": {"train": "data/train"} or choose another --stage'
         )
     channels = {name: (project.root / folder).resolve() for name, folder in config.seed.items()}
-    return TrainingJob(channels, dict(config.hyperparameters), f"mldock-{project.name}"[:63], stop)
+    stop_when = STEP_RUNNING if stop else None
+    return TrainingJob(channels, dict(config.hyperparameters), f"mldock-{project.name}"[:63], stop_when)
 
 
 def model_channels(project: ProjectConfig) -> set[str]:

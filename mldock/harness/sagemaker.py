@@ -36,24 +36,35 @@ from mldock.harness.probe import PROBE_SCRIPT, parse_result, probe_arguments
 if TYPE_CHECKING:
     import docker
 
-__all__ = ["CONTAINER_BASE", "SageMakerHarness", "ServingRun", "TrainingJob", "TrainingRun", "pack", "unpack"]
+__all__ = [
+    "CONTAINER_BASE",
+    "STEP_RUNNING",
+    "SageMakerHarness",
+    "ServingRun",
+    "TrainingJob",
+    "TrainingRun",
+    "pack",
+    "unpack",
+]
 
 CONTAINER_BASE = str(contract.DEFAULT_BASE_DIR)
 _POLL_SECONDS = 0.2
-_STEP_RUNNING = "step: running"
+STEP_RUNNING = "step: running"
+"""What the runtime logs when the training step starts."""
 
 
 @dataclass(frozen=True)
 class TrainingJob:
     """What a training job gets: channel data folders on the host, hyperparameters, a job name.
 
-    `stop_when_step_runs`: send SIGTERM once the training step has started (the stop-deadline scenario).
+    `stop_when_logged`: send SIGTERM once the container's log holds this text (the stop-deadline scenario;
+    STEP_RUNNING is the line the runtime logs when the training step starts).
     """
 
     channels: Mapping[str, Path]
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     job_name: str = "mldock-contract"
-    stop_when_step_runs: bool = False
+    stop_when_logged: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +165,8 @@ class SageMakerHarness:
         started_as = _describe("train", environment, volumes)
         container = self._start("train", environment, volumes)
         stopped_after: float | None = None
-        if job.stop_when_step_runs:
-            self._wait_for_log(container, _STEP_RUNNING)
+        if job.stop_when_logged is not None:
+            self._wait_for_log(container, job.stop_when_logged)
             code, stopped_after = self._stop(container, self.training_deadline)
         else:
             code = self._wait(container, self.timeout)
