@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
-from mldock import ChannelKind, TrainingContainer, on_cleanup, on_startup
+from mldock import ChannelKind, TrainingContainer, UserError, on_cleanup, on_startup
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class Training(TrainingContainer):
     def check_input(self) -> None:
         files = sorted(self.env.channel("train").path.rglob("*.csv"))
         if not files:
-            raise ValueError(f"the train channel ({self.env.channel('train').uri}) holds no CSV file")
+            raise UserError(f"the train channel ({self.env.channel('train').uri}) holds no CSV file")
         logger.info("input: %s", ", ".join(f"{f.name} ({f.stat().st_size} B)" for f in files))
 
     @on_cleanup(stages=["dev", "test"])

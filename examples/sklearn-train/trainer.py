@@ -3,6 +3,8 @@ the evaluation to `metrics` (Azure Blob).
 
 CSV layout: a header, numeric feature columns, the label in the last column.
 Hyperparameters: n_estimators, max_depth (null: unlimited), test_size, random_state.
+Bad data or a hyperparameter out of range is the user's mistake: `UserError`, exit code 2, the reason in the
+failure file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from mldock import ChannelKind, Environment
+from mldock import ChannelKind, Environment, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +37,15 @@ def read_table(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
             if this_header is None:
                 continue
             if header is not None and this_header != header:
-                raise ValueError(f"{path.name}: its header differs from the first file's")
+                raise UserError(f"{path.name}: its header differs from the first file's")
             header = this_header
             rows += [row for row in reader if row]
     if header is None or not rows:
-        raise ValueError(f"no CSV rows below {folder}")
+        raise UserError(f"no CSV rows below {folder}")
     try:
         features = np.array([[float(value) for value in row[:-1]] for row in rows])
     except ValueError as exc:
-        raise ValueError(f"a feature value is not a number: {exc}") from exc
+        raise UserError(f"a feature value is not a number: {exc}") from exc
     return header[:-1], features, np.array([row[-1] for row in rows])
 
 
@@ -53,6 +55,10 @@ def train(env: Environment) -> None:
     max_depth = None if params.get("max_depth") is None else params.require("max_depth", int)
     test_size = params.get("test_size", float, default=0.25)
     random_state = params.get("random_state", int, default=0)
+    if n_estimators < 1:
+        raise UserError(f"hyperparameter n_estimators must be at least 1, got {n_estimators}")
+    if not 0.0 < test_size < 1.0:
+        raise UserError(f"hyperparameter test_size must be between 0 and 1 (exclusive), got {test_size}")
 
     names, features, labels = read_table(env.channel("train").path)
     x_train, x_test, y_train, y_test = train_test_split(

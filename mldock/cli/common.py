@@ -10,17 +10,18 @@ def build(project: str, as_json: bool) -> None:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from mldock.contract import DEFAULT_STAGE, PREFIX
-from mldock.errors import UserError
+from mldock.errors import MldockError, UserError
 from mldock.project import load_project
 from mldock.runners.host_environment import check_pass_env, is_sdk_variable
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "emit_json",
     "err",
+    "json_errors",
     "json_option",
     "load",
     "out",
@@ -111,6 +113,22 @@ def emit_json(data: Any) -> None:
     """Print `data` as one JSON document on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def json_errors(as_json: bool) -> Iterator[None]:
+    """With --json, an error still prints one JSON object on stdout (`ok: false`, the message, the exit code the
+    command ends with) before it propagates to the usual plain message on stderr."""
+    try:
+        yield
+    except (MldockError, click.ClickException) as exc:
+        if as_json:
+            if isinstance(exc, click.ClickException):
+                code, message = exc.exit_code, exc.format_message()
+            else:
+                code, message = (2 if isinstance(exc, UserError) else 1), str(exc)
+            emit_json({"ok": False, "error": message, "error_type": type(exc).__name__, "exit_code": code})
+        raise
 
 
 def _split(value: str, option: str, form: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ import click
 from mldock.cli.common import (
     emit_json,
     err,
+    json_errors,
     json_option,
     load,
     out,
@@ -47,7 +48,7 @@ from mldock.runners.environment import merged_hyperparameters
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["build_for_runner", "make_runner", "run_group", "task_options"]
+__all__ = ["bars_wanted", "build_for_runner", "make_runner", "run_group", "task_options"]
 
 EXIT_TIMED_OUT = 124
 
@@ -140,6 +141,27 @@ def train_command(
     In a non-production stage the storage the stage names is emulated locally and seeded from the stage's
     `seed` folders; a production stage talks to the real storage it names (no emulator, no seeding).
     """
+    with json_errors(as_json):
+        return _train(
+            project, stage, runner, hyperparameters, environment, pass_env, seeds, emulator_host, quiet, output,
+            timeout, as_json,
+        )  # fmt: skip
+
+
+def _train(
+    project: str,
+    stage: str,
+    runner: str,
+    hyperparameters: tuple[str, ...],
+    environment: tuple[str, ...],
+    pass_env: tuple[str, ...],
+    seeds: tuple[str, ...],
+    emulator_host: str,
+    quiet: bool,
+    output: str | None,
+    timeout: float | None,
+    as_json: bool,
+) -> int:
     config = load(project)
     stage_config = config.stage(stage)
     params = parse_hyperparameters(hyperparameters)
@@ -156,7 +178,7 @@ def train_command(
     build_for_runner(config, runner, console, enabled=show)
     task_runner = make_runner(runner, console, quiet=quiet or as_json)
     started = time.monotonic()
-    with TransferProgress(console, enabled=show) as bars, stage_storage(
+    with TransferProgress(console, enabled=bars_wanted(console, quiet=quiet or as_json)) as bars, stage_storage(
         stage_config, channels, host=emulator_host
     ) as (storage, emulators):
         if stage_config.production:
@@ -215,11 +237,20 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(f"[red]train failed[/] ({state}) after {summary['duration']:.1f}s (stage {summary['stage']})")
         if summary["failure_reason"]:
             console.print(f"reason: {summary['failure_reason']}", markup=False)
+    for seed in summary["seeded"]:
+        line = f"  seeded {seed['channel']}: {seed['files']} file(s) from {seed['folder']} → {seed['uri']}"
+        console.print(line, markup=False)
     for key, info in summary["outputs"].items():
         where = info["path"] or "(nothing uploaded)"
         console.print(f"  {key}: {info['files']} file(s) from {info['uri']} → {where}", markup=False)
     if summary["output_dir"]:
         console.print(f"outputs, logs.txt and result.json in {summary['output_dir']}", markup=False)
+
+
+def bars_wanted(console: Console, *, quiet: bool) -> bool:
+    """Progress bars only on a terminal and without -q: elsewhere a bar's last state would print after the
+    task's log (and its results say what moved)."""
+    return console.is_terminal and not quiet
 
 
 def make_runner(name: str, console: Console, *, quiet: bool) -> Runner:

@@ -32,15 +32,15 @@ from mldock.cli.common import (
 )
 from mldock.cli.progress import TransferProgress
 from mldock.cli.proxy import forwarding
-from mldock.cli.run import build_for_runner, make_runner, task_options
+from mldock.cli.run import bars_wanted, build_for_runner, make_runner, task_options
 from mldock.cli.stage import stage_storage, upload_seeds
 from mldock.contract import DEFAULT_PREDICT_ROUTE, DEFAULT_SERVE_PORT
-from mldock.errors import RunnerError, UserError
+from mldock.errors import ChannelError, RunnerError, UserError
 from mldock.project.stage_storage import plan_seeds, stage_channels
 from mldock.runners.base import RunSpec
-from mldock.runtime.channels import Channel, ChannelKind, channel_variable
+from mldock.runtime.channels import Channel, ChannelKind, channel_variable, check_channel_name
 
-__all__ = ["DEFAULT_URL", "predict_command", "serve_command"]
+__all__ = ["DEFAULT_URL", "model_channel", "parse_model", "predict_command", "serve_command"]
 
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_SERVE_PORT}{DEFAULT_PREDICT_ROUTE}"
 _CONTENT_TYPES = {
@@ -63,10 +63,11 @@ _CONTENT_TYPES = {
 @click.option("--host", default="127.0.0.1", show_default=True, help="Local address to answer on.")
 @click.option(
     "--model",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="A model folder to serve (e.g. .mldock/runs/<run>/model/<channel>): seeds the stage's input model "
-    "channel, or one at the URI of its output model channel.",
+    metavar="[CHANNEL=]DIR",
+    help="A model folder to serve (e.g. .mldock/runs/<run>/model/<channel>): seeds input model channel CHANNEL; "
+    "without CHANNEL, the stage's one input model channel that serving uses, or one at the URI of its output "
+    "model channel.",
 )
 @click.option("--ready-timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /ping 200.")
 def serve_command(
@@ -81,7 +82,7 @@ def serve_command(
     quiet: bool,
     port: int,
     host: str,
-    model: Path | None,
+    model: str | None,
     ready_timeout: float,
 ) -> int:
     """Serve the project for a stage: GET /ping and POST /invocations on --host:--port until Ctrl-C.
@@ -96,9 +97,10 @@ def serve_command(
     passed_env = parse_pass_env(pass_env)
     extra_seeds = parse_seeds(seeds)
     if model is not None:
-        name, variable = model_channel(stage_channels(stage_config, extra_env))
+        wanted, folder = parse_model(model)
+        name, variable = model_channel(stage_channels(stage_config, extra_env), wanted, stage_config.serve_channels)
         extra_env.update(variable)
-        extra_seeds[name] = model.resolve()
+        extra_seeds[name] = folder
     channels = stage_channels(stage_config, extra_env)
     if stage_config.production and extra_seeds:
         raise UserError(f"stage {stage!r} is a production stage: --seed only applies to emulated storage")
@@ -110,7 +112,7 @@ def serve_command(
         forwarder = stack.enter_context(forwarding(host, port))  # listen first: a taken port fails early
         build_for_runner(config, runner, console, enabled=True)
         storage, emulators = stack.enter_context(stage_storage(stage_config, channels, host=emulator_host))
-        with TransferProgress(console) as bars:
+        with TransferProgress(console, enabled=bars_wanted(console, quiet=quiet)) as bars:
             upload_seeds(storage, planned, bars)
         task_runner = make_runner(runner, console, quiet=quiet)
         spec = RunSpec(
@@ -135,17 +137,51 @@ def serve_command(
     return 0
 
 
-def model_channel(channels: tuple[Channel, ...]) -> tuple[str, dict[str, str]]:
-    """The input model channel `--model` seeds, and the variable to add when the stage only has an output one."""
+def parse_model(value: str) -> tuple[str | None, Path]:
+    """`--model [CHANNEL=]DIR`: the channel named (None when not) and the folder; BadParameter naming the problem."""
+    channel: str | None = None
+    folder = value
+    if not Path(value).expanduser().is_dir() and "=" in value:
+        channel, folder = (part.strip() for part in value.split("=", 1))
+        try:
+            check_channel_name(ChannelKind.INPUT_MODEL, channel)
+        except ChannelError:
+            raise click.BadParameter(
+                f"{channel!r} is not a channel name (lower-case letters, digits, '_', '.', '-')", param_hint="'--model'"
+            ) from None
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise click.BadParameter(f"{folder!r} is not a folder", param_hint="'--model'")
+    return channel, path.resolve()
+
+
+def model_channel(
+    channels: tuple[Channel, ...], wanted: str | None = None, serve_channels: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The input model channel `--model` seeds, and the variable to add when the stage only has an output one.
+
+    `wanted` is the channel `--model CHANNEL=DIR` names; without it, the one input model channel serving uses
+    (among `serve_channels` when the stage lists them), else the one output model channel.
+    """
     inputs = [c for c in channels if c.kind is ChannelKind.INPUT_MODEL]
     outputs = [c for c in channels if c.kind is ChannelKind.OUTPUT_MODEL]
+    if wanted is not None:
+        if any(c.name == wanted for c in inputs):
+            return wanted, {}
+        output = next((c for c in outputs if c.name == wanted), None)
+        if output is not None:
+            return wanted, {channel_variable(ChannelKind.INPUT_MODEL, wanted): str(output.uri)}
+        known = ", ".join(sorted({c.name for c in (*inputs, *outputs)})) or "none"
+        raise UserError(f"--model {wanted}=...: the stage has no model channel {wanted!r} (model channels: {known})")
+    if serve_channels is not None:
+        inputs = [c for c in inputs if c.name in serve_channels]
     if len(inputs) == 1:
         return inputs[0].name, {}
     if not inputs and len(outputs) == 1:
         return outputs[0].name, {channel_variable(ChannelKind.INPUT_MODEL, outputs[0].name): str(outputs[0].uri)}
     raise UserError(
-        "--model needs a stage with exactly one input model channel (or one output model channel); "
-        "use --seed CHANNEL=DIR to choose"
+        "--model DIR needs a stage with exactly one input model channel that serving uses (or one output model "
+        "channel); name it: --model CHANNEL=DIR"
     )
 
 

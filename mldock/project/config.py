@@ -26,7 +26,7 @@ from mldock.contract import (
     STAGE_NAME_RULE,
 )
 from mldock.errors import ConfigError
-from mldock.runtime.channels import OPTIONAL_CHANNELS
+from mldock.runtime.channels import OPTIONAL_CHANNELS, SERVE_CHANNELS
 
 __all__ = [
     "CONFIG_FILE",
@@ -54,6 +54,8 @@ class StageConfig:
     seed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     optional_channels: tuple[str, ...] = ()
     """Input and input-model channels that may be empty: startup() then gives an empty folder and a log line."""
+    serve_channels: tuple[str, ...] | None = None
+    """The input and input-model channels serving downloads (None: the input-model ones)."""
 
     def to_dict(self) -> dict[str, Any]:
         """This stage as written in `mldock.json` (environment keys with their MLDOCK_ prefix)."""
@@ -67,14 +69,19 @@ class StageConfig:
             data["seed"] = dict(self.seed)
         if self.optional_channels:
             data["optional_channels"] = list(self.optional_channels)
+        if self.serve_channels is not None:
+            data["serve_channels"] = list(self.serve_channels)
         return data
 
     def container_environment(self) -> dict[str, str]:
         """The variables a container of this stage gets: the stage's environment plus MLDOCK_STAGE (and
-        MLDOCK_OPTIONAL_CHANNELS for its optional channels, unless the environment sets it itself)."""
+        MLDOCK_OPTIONAL_CHANNELS / MLDOCK_SERVE_CHANNELS for its optional and serving channels, unless the
+        environment sets them itself)."""
         variables = {**self.environment, STAGE: self.name}
         if self.optional_channels:
             variables.setdefault(OPTIONAL_CHANNELS, ",".join(self.optional_channels))
+        if self.serve_channels is not None:
+            variables.setdefault(SERVE_CHANNELS, ",".join(self.serve_channels))
         return variables
 
 
@@ -251,6 +258,7 @@ def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
         hyperparameters=MappingProxyType(dict(raw.get("hyperparameters", {}))),
         seed=MappingProxyType(dict(raw.get("seed", {}))),
         optional_channels=tuple(raw.get("optional_channels", ())),
+        serve_channels=tuple(raw["serve_channels"]) if "serve_channels" in raw else None,
     )
 
 

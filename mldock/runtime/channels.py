@@ -22,6 +22,10 @@ as optional: startup() gives an empty folder and a log line when nothing is unde
 where a required one fails. A name that matches no input channel is ignored (a stage may declare one that
 only some runs set); a name that cannot be a channel is a ChannelError naming the variable.
 
+Serving has its own channel set: `MLDOCK_SERVE_CHANNELS=model` (same form) names the input and input-model
+channels a serving container downloads; without it, serving downloads the input-model channels only (never the
+training data). Serving uploads nothing at shutdown unless `MLDOCK_SERVE_UPLOAD_OUTPUTS` is true.
+
 Parsing is pure and total: it raises ChannelError (naming the variable) and nothing else; a URI the storage
 parser refuses (InvalidURIError, which names the URI) becomes a ChannelError naming the variable too.
 """
@@ -39,6 +43,8 @@ from mldock.storage.uri import RemoteURI, parse_uri
 
 __all__ = [
     "OPTIONAL_CHANNELS",
+    "SERVE_CHANNELS",
+    "SERVE_UPLOAD_OUTPUTS",
     "Channel",
     "ChannelKind",
     "UriResolver",
@@ -46,6 +52,7 @@ __all__ = [
     "check_channel_name",
     "is_channel_variable",
     "optional_channel_names",
+    "parse_channel_names",
     "parse_channel_uri",
     "parse_channels",
     "require_scheme",
@@ -53,6 +60,10 @@ __all__ = [
 
 OPTIONAL_CHANNELS = "MLDOCK_OPTIONAL_CHANNELS"
 """The input and input-model channels that may be empty, by name, comma-separated."""
+SERVE_CHANNELS = "MLDOCK_SERVE_CHANNELS"
+"""The input and input-model channels serving downloads, by name, comma-separated (default: the model ones)."""
+SERVE_UPLOAD_OUTPUTS = "MLDOCK_SERVE_UPLOAD_OUTPUTS"
+"""True (1/true/yes/on): serving uploads its output channels at shutdown, as training does (default: nothing)."""
 
 UriResolver = Callable[[str, str], str]
 """Turns a variable's value into a full URI string: `resolve(value, variable_name) -> uri`; raises ChannelError.
@@ -186,11 +197,16 @@ def parse_channels(
 
 def optional_channel_names(environ: Mapping[str, str]) -> frozenset[str]:
     """The channel names MLDOCK_OPTIONAL_CHANNELS lists (empty when unset); ChannelError for a bad name."""
-    names = frozenset(part.strip().lower() for part in environ.get(OPTIONAL_CHANNELS, "").split(",") if part.strip())
+    return parse_channel_names(environ.get(OPTIONAL_CHANNELS, ""), OPTIONAL_CHANNELS)
+
+
+def parse_channel_names(value: str, variable: str) -> frozenset[str]:
+    """Comma-separated channel names (any case, spaces ignored); ChannelError naming `variable` for a bad one."""
+    names = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
     for name in sorted(names):
         if len(name) > _MAX_NAME_LENGTH or not name.isascii() or not _NAME_PATTERN.fullmatch(name):
             raise ChannelError(
-                f"{OPTIONAL_CHANNELS}: {name!r} is not a channel name; list channel names (lower-case letters, "
+                f"{variable}: {name!r} is not a channel name; list channel names (lower-case letters, "
                 "digits, '_', '.', '-') separated by commas, e.g. warm_start,extra"
             )
     return names

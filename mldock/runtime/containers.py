@@ -20,8 +20,9 @@ import logging
 import time
 from typing import ClassVar
 
+from mldock.contract import setting_key
 from mldock.errors import RemoteNotFoundError, StorageError
-from mldock.runtime.channels import Channel
+from mldock.runtime.channels import SERVE_CHANNELS, SERVE_UPLOAD_OUTPUTS, Channel, ChannelKind, parse_channel_names
 from mldock.runtime.environment import Environment
 from mldock.runtime.stages import Phase, collect_steps
 from mldock.storage.base import Remote, TransferReport
@@ -168,10 +169,40 @@ class TrainingContainer(Container):
 class ServingContainer(Container):
     """The serving lifecycle: startup() → the HTTP server with the predictor → cleanup() at shutdown.
 
+    Serving has its own channel set: startup() downloads the input and input-model channels named in
+    MLDOCK_SERVE_CHANNELS, or, without it, the input-model channels only (never the training data); cleanup()
+    uploads nothing unless MLDOCK_SERVE_UPLOAD_OUTPUTS is true.
+
     class Serving(ServingContainer):
         @on_startup(stages=["dev"])
         def use_sample_model(self) -> None: ...
     """
+
+    def download_inputs(self) -> list[TransferReport]:
+        """Download serving's channels (see the class docstring); the others are logged as skipped."""
+        listed = self.env.settings.get(setting_key(SERVE_CHANNELS))
+        wanted = None if listed is None else parse_channel_names(listed, SERVE_CHANNELS)
+        reports: list[TransferReport] = []
+        for channel in (*self.env.input_channels, *self.env.input_model_channels):
+            used = channel.kind is ChannelKind.INPUT_MODEL if wanted is None else channel.name in wanted
+            if used:
+                reports.append(self._download(channel))
+            else:
+                logger.info(
+                    "startup: serving skips %s channel %r (serving's channels: %s)",
+                    channel.kind.value,
+                    channel.name,
+                    "the input model ones" if wanted is None else f"{SERVE_CHANNELS}={listed}",
+                )
+        return reports
+
+    def upload_outputs(self) -> list[TransferReport]:
+        """Nothing, unless MLDOCK_SERVE_UPLOAD_OUTPUTS is true: then every output channel, as training does."""
+        if is_truthy(self.env.settings.get(setting_key(SERVE_UPLOAD_OUTPUTS))):
+            return super().upload_outputs()
+        if self.env.output_channels or self.env.output_model_channels:
+            logger.info("cleanup: serving uploads no output channel (set %s=true to upload)", SERVE_UPLOAD_OUTPUTS)
+        return []
 
 
 def format_bytes(count: int) -> str:

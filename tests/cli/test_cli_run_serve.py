@@ -27,6 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
     result = run_mldock(
         "run", "train", "--stage", "dev", "--project", TRAIN, "--runner", "process", "--json",
         "-o", str(out), "-p", "n_estimators=7", "-p", "max_depth=null", "-e", "LOG_LEVEL=info",
+        "-e", 'MLDOCK_HYPERPARAMETERS={"random_state": 3}',
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout), out
@@ -50,14 +51,32 @@ def test_run_train_seeds_runs_and_fetches_outputs(trained: tuple[dict[str, Any],
     assert "mldock: train: finished" in (out / "logs.txt").read_text()
 
 
+def test_the_report_says_which_hyperparameters_the_task_received(trained: tuple[dict[str, Any], Path]) -> None:
+    summary, out = trained
+    metrics = json.loads((out / "output" / "metrics" / "metrics.json").read_text())
+    assert metrics["hyperparameters"]["random_state"] == 3  # from -e MLDOCK_HYPERPARAMETERS
+    for reported in (summary["hyperparameters"], json.loads((out / "result.json").read_text())["hyperparameters"]):
+        assert {k: reported[k] for k in metrics["hyperparameters"]} == metrics["hyperparameters"]
+
+
+def test_json_reports_a_user_error_too(mldock: Mldock) -> None:
+    result = mldock("run", "train", "--project", TRAIN, "--runner", "process", "--json", "-e", "INPUT_CHANNEL_X=ftp://h/x")
+    assert result.returncode == 2
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is False
+    assert summary["exit_code"] == 2
+    assert "MLDOCK_INPUT_CHANNEL_X" in summary["error"]
+    assert "MLDOCK_INPUT_CHANNEL_X" in result.stderr  # the plain message as well
+
+
 def test_a_failing_task_gives_its_exit_code_and_reason(mldock: Mldock, tmp_path: Path) -> None:
     result = mldock(
         "run", "train", "--project", TRAIN, "--runner", "process", "--json", "-o", str(tmp_path / "o"),
         "-p", "test_size=2.5",
     )  # fmt: skip
-    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.returncode == 2, result.stderr[-3000:]  # a bad hyperparameter is the user's error
     summary = json.loads(result.stdout)
-    assert summary["exit_code"] == 1
+    assert summary["exit_code"] == 2
     assert summary["succeeded"] is False
     assert "test_size" in summary["failure_reason"]
     assert summary["outputs"]["output/metrics"]["files"] == 1  # run.json: cleanup uploads after a failure too
@@ -71,7 +90,8 @@ def test_text_output_and_default_output_folder(mldock: Mldock, tmp_path: Path) -
     assert len(runs) == 1
     assert runs[0].name.startswith("dev-")
     assert (runs[0] / "model" / "model" / "model.joblib").is_file()
-    assert "seed train → gs://wine-data/train" in result.stderr
+    assert "seeded train: 1 file(s)" in result.stdout
+    assert "━" not in result.stderr  # -q and no terminal: no progress bar
 
 
 def _free_port() -> int:
@@ -130,7 +150,7 @@ def test_serve_model_needs_a_model_channel(mldock: Mldock, tmp_path: Path) -> No
     project.mkdir()
     (project / "mldock.json").write_text(json.dumps({"name": "p", "stages": {"dev": {}}}))
     result = mldock("serve", "--project", str(project), "--runner", "process", "--model", str(tmp_path / "m"))
-    assert_plain_error(result, 2, "--model needs a stage with exactly one input model channel")
+    assert_plain_error(result, 2, "--model DIR needs a stage with exactly one input model channel")
 
 
 def _engine_env() -> dict[str, str]:

@@ -63,6 +63,7 @@ def test_a_non_numeric_feature_fails_and_still_uploads_the_run_record(
     mldock_storage.input("train", {"bad.csv": "a,b,label\n1,oops,x\n2,3,y\n"})
     result = mldock_container("train")
     result.assert_failed(match="not a number")
+    assert result.exit_code == 2  # bad data is a user error
     assert "model" not in result.models or not result.models["model"]
     assert "run.json" in result.outputs["metrics"]
 
@@ -72,3 +73,10 @@ def test_an_empty_input_channel_fails_before_training(mldock_storage: Any, mldoc
     mldock_storage.input("train", {"notes.txt": "no csv here"})
     result = mldock_container("train")
     result.assert_failed(match="holds no CSV file")
+    assert result.exit_code == 2
+
+
+def test_a_bad_hyperparameter_is_a_user_error(mldock_container: Any) -> None:
+    result = mldock_container("train", hyperparameters={"test_size": 2})
+    result.assert_failed(match="test_size must be between 0 and 1")
+    assert result.exit_code == 2

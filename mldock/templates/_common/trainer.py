@@ -2,6 +2,9 @@
 write the model to the `model` channel and metrics to the `metrics` channel.
 
 CSV layout: a header, numeric feature columns, the label in the last column.
+
+A bad hyperparameter or input data without rows is the user's mistake: `UserError`, so the task exits 2 with the
+reason in the failure file (any other exception is a failed step, exit 1, with its traceback in the logs).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import logging
 from pathlib import Path
 
-from mldock import ChannelKind, Environment
+from mldock import ChannelKind, Environment, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +34,14 @@ def load_rows(folder: Path) -> tuple[list[list[float]], list[str]]:
                     features.append([float(value) for value in row[:-1]])
                     labels.append(row[-1])
     if not features:
-        raise ValueError(f"no CSV rows below {folder}")
+        raise UserError(f"no CSV rows below {folder}")
     return features, labels
 
 
 def fit(features: list[list[float]], labels: list[str], shrinkage: float = 0.0) -> Centroids:
     """One centroid per label, pulled towards the overall mean by `shrinkage` (0: none, 1: all the way)."""
     if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"shrinkage must be between 0 and 1, got {shrinkage}")
+        raise UserError(f"hyperparameter shrinkage must be between 0 and 1, got {shrinkage}")
     width = len(features[0])
     overall = [sum(row[i] for row in features) / len(features) for i in range(width)]
     centroids: Centroids = {}

@@ -235,9 +235,12 @@ def test_pass_env_and_optional_channels_load_and_round_trip() -> None:
     data = {
         "name": "p",
         "pass_env": ["MY_TOKEN", "TEAM_*"],
-        "stages": {"dev": {"optional_channels": ["warm_start"]}},
+        "stages": {"dev": {"optional_channels": ["warm_start"], "serve_channels": ["model"]}, "test": {}},
     }
     config = _parse(data)
+    assert config.stage("dev").serve_channels == ("model",)
+    assert config.stage("test").serve_channels is None
+    assert config.stage("dev").container_environment()["MLDOCK_SERVE_CHANNELS"] == "model"
     assert config.pass_env == ("MY_TOKEN", "TEAM_*")
     assert config.stage("dev").optional_channels == ("warm_start",)
     assert config.stage("dev").container_environment()["MLDOCK_OPTIONAL_CHANNELS"] == "warm_start"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mldock.errors import RemoteNotFoundError, StorageError
-from mldock.runtime.containers import TrainingContainer, format_bytes, is_truthy
+from mldock.errors import ChannelError, RemoteNotFoundError, StorageError
+from mldock.runtime.containers import ServingContainer, TrainingContainer, format_bytes, is_truthy
 from mldock.runtime.environment import Environment
 from mldock.runtime.stages import on_cleanup, on_startup
 
@@ -213,3 +213,35 @@ def test_a_step_before_the_downloads_runs_only_in_its_stages(tmp_path: Path, sto
     env = _env(tmp_path, store, stage="test", MLDOCK_INPUT_CHANNEL_FRESH=f"file://{store}/fresh")
     with pytest.raises(RemoteNotFoundError):
         Seeding(env).startup()
+
+
+# -- serving's own channel set ------------------------------------------------------------------------------
+
+
+def test_serving_downloads_the_model_channels_only_and_uploads_nothing(
+    tmp_path: Path, store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = _env(tmp_path, store)
+    serving = ServingContainer(env)
+    with caplog.at_level("INFO", logger="mldock"):
+        reports = serving.download_inputs()
+        assert serving.upload_outputs() == []
+    assert [r.uri for r in reports] == [f"file://{store}/models/base"]
+    assert not (env.input_data_dir / "train" / "sub").exists()
+    assert "serving skips input channel 'train'" in caplog.text
+    assert not (store / "results" / "metrics").exists()  # nothing re-uploaded to the training outputs
+
+
+def test_serving_downloads_the_channels_the_stage_names_and_uploads_when_asked(tmp_path: Path, store: Path) -> None:
+    env = _env(tmp_path, store, MLDOCK_SERVE_CHANNELS="train", MLDOCK_SERVE_UPLOAD_OUTPUTS="true")
+    serving = ServingContainer(env)
+    assert [r.uri for r in serving.download_inputs()] == [f"file://{store}/train"]
+    (env.output_dir / "metrics" / "m.json").write_text("{}")
+    assert [r.files for r in serving.upload_outputs()] == [1, 0]
+    assert (store / "results" / "metrics" / "m.json").is_file()
+
+
+def test_a_bad_serving_channel_name_names_the_variable(tmp_path: Path, store: Path) -> None:
+    env = _env(tmp_path, store, MLDOCK_SERVE_CHANNELS="Not A Name")
+    with pytest.raises(ChannelError, match="MLDOCK_SERVE_CHANNELS: 'not a name'"):
+        ServingContainer(env).download_inputs()

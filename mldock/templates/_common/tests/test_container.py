@@ -36,9 +36,10 @@ def test_hyperparameters_reach_the_training_step(mldock_container: Any) -> None:
     assert metrics["train_accuracy"] < 0.5
 
 
-def test_a_bad_hyperparameter_fails_with_a_reason(mldock_container: Any) -> None:
+def test_a_bad_hyperparameter_is_a_user_error(mldock_container: Any) -> None:
     result = mldock_container("train", hyperparameters={"shrinkage": 2})
     result.assert_failed(match="shrinkage must be between 0 and 1")
+    assert result.exit_code == 2  # a user error, not a failed step
 
 
 @pytest.mark.mldock(stage=["dev", "test"])
@@ -46,6 +47,7 @@ def test_training_without_rows_fails(mldock_storage: Any, mldock_container: Any)
     mldock_storage.input("train", {"empty.csv": "a,b,label\n"})
     result = mldock_container("train")
     result.assert_failed(match="no CSV rows")
+    assert result.exit_code == 2
 
 
 @pytest.mark.mldock(stage=["dev", "test"])
