@@ -157,7 +157,7 @@ class DockerRunner:
                 exit_code = self._wait(container, self.grace + 30)
             duration = time.monotonic() - started
             pump.wait(5.0)
-            logs = env.redact(pump.text() if pump.complete else _logs(container))
+            logs = env.redact(pump.settle())
             if timed_out:
                 logs += (
                     f"\n[mldock] {spec.task} timed out after {spec.timeout:g}s: "
@@ -204,8 +204,11 @@ class DockerRunner:
             finally:
                 with contextlib.suppress(Exception):  # the tracker removes it regardless
                     container.stop(timeout=int(self.grace))
+                with contextlib.suppress(Exception):  # stop() may return (or time out) before the exit is final
+                    self._wait(container, self.grace + 30.0)
                 if pump is not None:
-                    pump.finish(self.grace + 30.0)
+                    pump.wait(self.grace + 30.0)
+                    pump.settle()
 
     # -- base dirs -----------------------------------------------------------------------------------------
 
@@ -371,19 +374,28 @@ class _LogPump:
         self._thread.join(timeout=timeout)
         return not self._thread.is_alive()
 
-    def finish(self, timeout: float) -> None:
-        """Wait for the stream to end (the container has been stopped); when it ended early, as Podman's stream
-        may under load, read the logs once more and hand `log` the lines it missed."""
-        if not self.wait(timeout) or self.complete or self._log is None:
-            return
+    def settle(self) -> str:
+        """All of the output of the stopped container: what was streamed, completed from one more read of its logs.
+
+        A followed stream can end before the last lines (Podman under load ends it at the exit event, before its
+        log file is read to the end), whether or not it ended by itself; so once the container has stopped, the
+        logs are read once more, and the lines the stream missed are handed to `log` too.
+        """
         seen = b"".join(self._chunks)
         try:
-            full = self._container.logs(stream=False)
+            full: bytes = self._container.logs(stdout=True, stderr=True)
         except Exception:  # the container is gone: what was streamed is all there is
-            return
-        if full.startswith(seen):
-            for line in full[len(seen) :].decode("utf-8", "replace").splitlines():
+            return self.text()
+        if len(full) <= len(seen) or not full.startswith(seen):
+            return self.text()
+        self._chunks.append(full[len(seen) :])
+        if self._log is not None:
+            missing = full[len(seen) :]
+            if seen and not seen.endswith(b"\n"):  # the stream's unfinished last line was emitted as it was
+                missing = missing.partition(b"\n")[2]
+            for line in missing.decode("utf-8", "replace").splitlines():
                 _emit(self._log, self._env.redact(line))
+        return self.text()
 
     def text(self) -> str:
         return b"".join(self._chunks).decode("utf-8", "replace")
