@@ -85,6 +85,12 @@ def run_contract(
         raise UserError(f"--platform: {platform!r} is not supported; choose one of {', '.join(PLATFORMS)}")
     if task not in TASKS:
         raise UserError(f"--task: {task!r} is not a task; choose train or serve")
+    if task == "train":
+        job = training_job(project, stage, stop=stop)
+    else:
+        payload = payload or sample_payload(project)
+        if model is None:
+            _check_can_train(model_project or project, stage)
     client = client or connect()
     say = progress or (lambda _line: None)
     image = image_under_test(project, client, progress)
@@ -95,7 +101,6 @@ def run_contract(
     ):
         harness = SageMakerHarness(client, image.tag, workdir=Path(scratch), tracker=tracker)
         if task == "train":
-            job = training_job(project, stage, stop=stop)
             say(f"running {image.tag} train as SageMaker does")
             run = harness.train(job)
             report.started_as, report.logs = run.started_as, run.logs
@@ -104,7 +109,7 @@ def run_contract(
             else:
                 training_items(report, run, model_channels(project))
             return report
-        payload_file = payload or sample_payload(project)
+        payload_file = payload or sample_payload(project)  # (found before the image was looked up)
         model_file = model or _trained_model(project, model_project, stage, client, harness, say)
         say(f"running {image.tag} serve as SageMaker hosting does")
         served = harness.serve(model_file, payload=payload_file.read_bytes(), content_type=_content_type(payload_file))
@@ -150,6 +155,14 @@ def sample_payload(project: ProjectConfig) -> Path:
         if candidate.is_file():
             return candidate
     raise UserError(f"{project.root}: no payload.json or payloads/ file to invoke the endpoint with; give --payload")
+
+
+def _check_can_train(source: ProjectConfig, stage: str) -> None:
+    if not source.stage(stage).seed:
+        raise UserError(
+            f'{source.config_file}: stage {stage!r} has no "seed" data to train the model to serve; give '
+            "--model (a model.tar.gz or folder) or --model-from (the project that trains it)"
+        )
 
 
 def _content_type(payload: Path) -> str:

@@ -8,9 +8,9 @@ and `MLDOCK_STOP_GRACE_SECONDS` (default 20) after the first one the group is ki
 runs, and also after a failed step. Under a stop deadline (SageMaker's 120 s, or `MLDOCK_STOP_DEADLINE_SECONDS`)
 the grace is at most half the deadline less a margin, and cleanup() is waited for until the deadline less the
 margin (mldock.runtime.lifecycle.StopBudget): the failure file then names the uploads not finished in time.
-A failed startup() skips the step and cleanup(). A signal received during
-startup or the step makes the exit code 128 + signal; signals received during cleanup() are logged and
-cleanup finishes.
+A failed startup() skips the step and cleanup(). A signal received during startup or the step makes the exit
+code 128 + signal; signals received during cleanup() are logged and cleanup finishes (by the stop deadline,
+when there is one).
 """
 
 from __future__ import annotations
