@@ -166,9 +166,12 @@ class MldockContainer:
         runner: RunnerName,
         pool: RunnerPool,
         pass_env: tuple[str, ...] = (),
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         self._item = item
         self.pass_env = pass_env
+        self.resources = dict(resources or {})
+        """GPUs, shared memory, CPUs, memory, platform for the docker runner (the marker's `resources`)."""
         """Host variables the container gets besides the cloud SDKs' own (--mldock-pass-env and the marker)."""
         self.project = project
         self.stage = stage
@@ -240,4 +243,5 @@ class MldockContainer:
             timeout=timeout,
             labels={"mldock.pytest.test": self._item.nodeid[:200]},
             pass_env=self.pass_env,
+            resources=self.resources,
         )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_mldock.container import MldockContainer, RunnerPool
-from pytest_mldock.options import Settings, for_item
+from pytest_mldock.options import Settings, for_item, marker_settings
 from pytest_mldock.state import session_state
 from pytest_mldock.storage import MldockStorage
 
@@ -90,4 +90,5 @@ def mldock_container(
         runner=settings.runner,
         pool=mldock_runner_pool,
         pass_env=settings.pass_env,
+        resources=marker_settings(request.node).resources or {},
     )

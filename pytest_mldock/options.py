@@ -11,16 +11,17 @@ A command-line option wins over its ini key, which wins over the default. Bad va
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 
 from mldock.contract import IMPLICIT_STAGES, is_stage_name, is_truthy
 from mldock.errors import UserError
 from mldock.runners.host_environment import check_pass_env
+from mldock.runners.resources import parse_resources
 
 if TYPE_CHECKING:
     from mldock.project.config import ProjectConfig
@@ -54,11 +55,13 @@ DEFAULT_RUNNER: RunnerName = "process"
 DEFAULT_EMULATORS: EmulatorMode = "process"
 MARKER = "mldock"
 MARKER_DOC = (
-    "mldock(stage=None, runner=None, pass_env=None): stage: the stage name (or list of names) this test is for; "
+    "mldock(stage=None, runner=None, pass_env=None, resources=None): stage: the stage name (or list of names) "
+    "this test is for; "
     "it is skipped under any other --mldock-stage. runner: 'process' or 'docker', overriding --mldock-runner "
     "for this test. pass_env: host variable names (or PREFIX*) this test's container gets besides the cloud "
-    "SDKs' own, added to --mldock-pass-env / mldock_pass_env. The closest marker wins (function over class over "
-    "module)."
+    "SDKs' own, added to --mldock-pass-env / mldock_pass_env. resources: a dict of gpus, shm_size, cpus, memory, "
+    "platform for the docker runner's container (over mldock.json's). The closest marker wins (function over "
+    "class over module)."
 )
 
 _FALSE = ("0", "false", "no", "off", "")
@@ -87,6 +90,7 @@ class MarkerSettings:
     stages: tuple[str, ...] | None = None
     runner: RunnerName | None = None
     pass_env: tuple[str, ...] = ()
+    resources: Mapping[str, Any] | None = None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -183,20 +187,23 @@ def marker_settings(item: pytest.Item) -> MarkerSettings:
     stages: tuple[str, ...] | None = None
     runner: str | None = None
     pass_env: tuple[str, ...] | None = None
+    resources: Mapping[str, Any] | None = None
     for mark in item.iter_markers(MARKER):  # closest first
         if mark.args:
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.mldock takes keyword arguments only (stage=..., runner=..., "
-                "pass_env=...)"
+                "pass_env=..., resources=...)"
             )
-        unknown = sorted(set(mark.kwargs) - {"stage", "runner", "pass_env"})
+        unknown = sorted(set(mark.kwargs) - {"stage", "runner", "pass_env", "resources"})
         if unknown:
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.mldock got unknown argument(s) {', '.join(unknown)}; "
-                "allowed: stage, runner, pass_env"
+                "allowed: stage, runner, pass_env, resources"
             )
         if pass_env is None and "pass_env" in mark.kwargs:
             pass_env = _marker_pass_env(item, mark.kwargs["pass_env"])
+        if resources is None and "resources" in mark.kwargs:
+            resources = _marker_resources(item, mark.kwargs["resources"])
         if stages is None and "stage" in mark.kwargs:
             stages = _marker_stages(item, mark.kwargs["stage"])
         if runner is None and "runner" in mark.kwargs:
@@ -205,7 +212,9 @@ def marker_settings(item: pytest.Item) -> MarkerSettings:
                 raise pytest.UsageError(
                     f"{item.nodeid}: @pytest.mark.mldock(runner={runner!r}); allowed: {', '.join(RUNNERS)}"
                 )
-    return MarkerSettings(stages=stages, runner=cast("RunnerName | None", runner), pass_env=pass_env or ())
+    return MarkerSettings(
+        stages=stages, runner=cast("RunnerName | None", runner), pass_env=pass_env or (), resources=resources
+    )
 
 
 def for_item(settings: Settings, item: pytest.Item) -> Settings:
@@ -213,6 +222,16 @@ def for_item(settings: Settings, item: pytest.Item) -> Settings:
     marked = marker_settings(item)
     runner = marked.runner or settings.runner
     return replace(settings, runner=runner, pass_env=(*settings.pass_env, *marked.pass_env))
+
+
+def _marker_resources(item: pytest.Item, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.mldock(resources={value!r}) must be a dict")
+    try:
+        parse_resources(value, "resources")
+    except UserError as exc:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.mldock({exc})") from None
+    return dict(value)
 
 
 def _marker_pass_env(item: pytest.Item, value: object) -> tuple[str, ...]:

@@ -44,11 +44,12 @@ from mldock.project.stage_storage import plan_seeds, stage_channels
 from mldock.runners import get_runner
 from mldock.runners.base import Runner, RunSpec
 from mldock.runners.environment import merged_hyperparameters
+from mldock.runners.resources import parse_resources
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["bars_wanted", "build_for_runner", "make_runner", "run_group", "task_options"]
+__all__ = ["bars_wanted", "build_for_runner", "make_runner", "resource_options", "run_group", "task_options"]
 
 EXIT_TIMED_OUT = 124
 
@@ -98,6 +99,11 @@ def task_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Address the emulators bind to (0.0.0.0 when containers reach them through a bridge).",
         ),
         click.option("--quiet", "-q", is_flag=True, help="Do not stream the task's output."),
+        click.option("--gpus", default=None, metavar="all|N|device=I,J", help="GPUs for the container (docker)."),
+        click.option("--shm-size", default=None, metavar="SIZE", help="Shared memory, e.g. 2g (docker runner)."),
+        click.option("--cpus", default=None, metavar="N", help="CPU limit, e.g. 1.5 (docker runner)."),
+        click.option("--memory", default=None, metavar="SIZE", help="Memory limit, e.g. 8g (docker runner)."),
+        click.option("--platform", default=None, metavar="OS/ARCH", help="Image platform, e.g. linux/amd64."),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -132,6 +138,11 @@ def train_command(
     seeds: tuple[str, ...],
     emulator_host: str,
     quiet: bool,
+    gpus: str | None,
+    shm_size: str | None,
+    cpus: str | None,
+    memory: str | None,
+    platform: str | None,
     output: str | None,
     timeout: float | None,
     as_json: bool,
@@ -142,9 +153,10 @@ def train_command(
     `seed` folders; a production stage talks to the real storage it names (no emulator, no seeding).
     """
     with json_errors(as_json):
+        resources = resource_options(gpus=gpus, shm_size=shm_size, cpus=cpus, memory=memory, platform=platform)
         return _train(
             project, stage, runner, hyperparameters, environment, pass_env, seeds, emulator_host, quiet, output,
-            timeout, as_json,
+            timeout, as_json, resources,
         )  # fmt: skip
 
 
@@ -161,6 +173,7 @@ def _train(
     output: str | None,
     timeout: float | None,
     as_json: bool,
+    resources: dict[str, str],
 ) -> int:
     config = load(project)
     stage_config = config.stage(stage)
@@ -195,6 +208,7 @@ def _train(
             emulators=emulators,
             timeout=timeout,
             pass_env=passed_env,
+            resources=resources,
         )
         result = task_runner.run(spec)
         # production outputs stay where the stage put them: nothing is copied back from real storage
@@ -245,6 +259,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(f"  {key}: {info['files']} file(s) from {info['uri']} → {where}", markup=False)
     if summary["output_dir"]:
         console.print(f"outputs, logs.txt and result.json in {summary['output_dir']}", markup=False)
+
+
+def resource_options(**given: str | None) -> dict[str, str]:
+    """--gpus/--shm-size/--cpus/--memory/--platform as a resources mapping, checked (a UserError names the option)."""
+    chosen = {key: value for key, value in given.items() if value is not None}
+    parse_resources(chosen, "the command line", key_name=lambda key: "--" + key.replace("_", "-"))
+    return chosen
 
 
 def bars_wanted(console: Console, *, quiet: bool) -> bool:

@@ -32,7 +32,7 @@ from mldock.cli.common import (
 )
 from mldock.cli.progress import TransferProgress
 from mldock.cli.proxy import forwarding
-from mldock.cli.run import bars_wanted, build_for_runner, make_runner, task_options
+from mldock.cli.run import bars_wanted, build_for_runner, make_runner, resource_options, task_options
 from mldock.cli.stage import stage_storage, upload_seeds
 from mldock.contract import DEFAULT_PREDICT_ROUTE, DEFAULT_SERVE_PORT
 from mldock.errors import ChannelError, RunnerError, UserError
@@ -80,6 +80,11 @@ def serve_command(
     seeds: tuple[str, ...],
     emulator_host: str,
     quiet: bool,
+    gpus: str | None,
+    shm_size: str | None,
+    cpus: str | None,
+    memory: str | None,
+    platform: str | None,
     port: int,
     host: str,
     model: str | None,
@@ -95,6 +100,7 @@ def serve_command(
     params = parse_hyperparameters(hyperparameters)
     extra_env = parse_environment(environment)
     passed_env = parse_pass_env(pass_env)
+    resources = resource_options(gpus=gpus, shm_size=shm_size, cpus=cpus, memory=memory, platform=platform)
     extra_seeds = parse_seeds(seeds)
     if model is not None:
         wanted, folder = parse_model(model)
@@ -123,6 +129,7 @@ def serve_command(
             hyperparameters=params,
             emulators=emulators,
             pass_env=passed_env,
+            resources=resources,
         )
         try:
             endpoint = stack.enter_context(task_runner.serve(spec, ready_timeout=ready_timeout))

@@ -56,6 +56,9 @@ class StageConfig:
     """Input and input-model channels that may be empty: startup() then gives an empty folder and a log line."""
     serve_channels: tuple[str, ...] | None = None
     """The input and input-model channels serving downloads (None: the input-model ones)."""
+    resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """GPUs, shared memory, CPUs, memory, platform for this stage's containers, over the project's
+    (mldock.runners.resources)."""
 
     def to_dict(self) -> dict[str, Any]:
         """This stage as written in `mldock.json` (environment keys with their MLDOCK_ prefix)."""
@@ -71,6 +74,8 @@ class StageConfig:
             data["optional_channels"] = list(self.optional_channels)
         if self.serve_channels is not None:
             data["serve_channels"] = list(self.serve_channels)
+        if self.resources:
+            data["resources"] = dict(self.resources)
         return data
 
     def container_environment(self) -> dict[str, str]:
@@ -99,6 +104,8 @@ class ProjectConfig:
     stages: Mapping[str, StageConfig] = field(default_factory=lambda: MappingProxyType({}))
     pass_env: tuple[str, ...] = ()
     """Host variables every task gets besides the cloud SDKs' own (mldock.runners.host_environment)."""
+    resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """GPUs, shared memory, CPUs, memory, platform for the docker runner's containers (mldock.runners.resources)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The `mldock.json` content this config stands for (parsing it again gives an equal config)."""
@@ -113,6 +120,8 @@ class ProjectConfig:
             data["description"] = self.description
         if self.pass_env:
             data["pass_env"] = list(self.pass_env)
+        if self.resources:
+            data["resources"] = dict(self.resources)
         data["stages"] = {name: stage.to_dict() for name, stage in self.stages.items()}
         return data
 
@@ -182,6 +191,7 @@ def parse_config(text: str, *, root: Path, source: str = CONFIG_FILE) -> Project
         description=data.get("description", ""),
         stages=MappingProxyType(stages),
         pass_env=tuple(data.get("pass_env", ())),
+        resources=MappingProxyType(dict(data.get("resources", {}))),
     )
 
 
@@ -259,6 +269,7 @@ def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
         seed=MappingProxyType(dict(raw.get("seed", {}))),
         optional_channels=tuple(raw.get("optional_channels", ())),
         serve_channels=tuple(raw["serve_channels"]) if "serve_channels" in raw else None,
+        resources=MappingProxyType(dict(raw.get("resources", {}))),
     )
 
 

@@ -42,6 +42,9 @@ class RunSpec:
     timeout: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     pass_env: Sequence[str] = ()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    """GPUs, shared memory, CPUs, memory, platform for the container (mldock.runners.resources), over the
+    project's and the stage's; the process runner ignores them."""
     """Host variables the task gets besides the SDKs' own (mldock.runners.host_environment); added to the
     project's `pass_env`. A name ending in `*` passes every variable with that prefix."""
 

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +46,7 @@ from mldock.runners.base import RunResult, RunSpec
 from mldock.runners.environment import TaskEnvironment, task_environment
 from mldock.runners.mounts import Mount, container_mounts
 from mldock.runners.process import DEFAULT_GRACE
+from mldock.runners.resources import Resources, task_resources
 from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
 
 if TYPE_CHECKING:
@@ -240,14 +241,37 @@ class DockerRunner:
                 addressing = ContainerAddressing(network_mode="host")
         mounted = container_mounts(env.variables, home=self.home)
         env = TaskEnvironment.of(mounted.environment)
-        return _ContainerPlan(addressing, mounted.mounts), env
+        return _ContainerPlan(addressing, mounted.mounts, task_resources(spec)), env
 
     def _addressing(self, spec: RunSpec) -> ContainerAddressing:
         if not spec.emulators and self.network != "host":
             return ContainerAddressing()
         return container_addressing(spec.emulators, engine=self.engine, mode=self.network)
 
+    def create(self, spec: RunSpec, tracker: ResourceTracker) -> Container:
+        """Create `spec`'s container exactly as `run` would, without starting it (`tracker` removes it): for
+        inspecting what a run would ask the engine for (mounts, variables, resources)."""
+        image = self.image_for(spec)
+        plan, env = self._plan(spec)
+        return self._create(spec, image, env, plan, tracker, uuid.uuid4().hex[:12])
+
     def _start(
+        self,
+        spec: RunSpec,
+        image: str,
+        env: TaskEnvironment,
+        plan: _ContainerPlan,
+        tracker: ResourceTracker,
+        run_id: str,
+        *,
+        ports: dict[str, Any] | None = None,
+    ) -> Container:
+        container = self._create(spec, image, env, plan, tracker, run_id, ports=ports)
+        with engine_errors(f"starting container {container.name}"):
+            container.start()
+        return container
+
+    def _create(
         self,
         spec: RunSpec,
         image: str,
@@ -270,10 +294,9 @@ class DockerRunner:
                 ports=ports,
                 mounts=[mount.engine_spec() for mount in plan.mounts] or None,
                 **plan.addressing.run_kwargs(),
+                **plan.resources.engine_kwargs(),
             )
         tracker.container(container)
-        with engine_errors(f"starting container {name}"):
-            container.start()
         return container
 
     def _await_exit(self, container: Container, pump: _LogPump, timeout: float | None) -> int:
@@ -325,6 +348,7 @@ class _ContainerPlan:
 
     addressing: ContainerAddressing
     mounts: tuple[Mount, ...] = ()
+    resources: Resources = field(default_factory=Resources)
 
     @property
     def host_network(self) -> bool:

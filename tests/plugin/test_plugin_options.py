@@ -216,7 +216,7 @@ def test_bad_markers_are_usage_errors(
 
 def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.mldock(stage=None, runner=None, pass_env=None)*closest marker wins*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.mldock(stage=None, runner=None, pass_env=None, resources=None)*closest marker wins*"])
 
 
 def test_pass_env_comes_from_ini_option_and_marker(pytester: pytest.Pytester) -> None:
@@ -248,3 +248,27 @@ def test_a_bad_pass_env_is_a_usage_error(pytester: pytest.Pytester, args: list[s
     result = pytester.runpytest(*args)
     result.stderr.fnmatch_lines([f"*--mldock-pass-env / mldock_pass_env: {fragment}"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_resources_come_from_the_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+        from pytest_mldock.options import marker_settings
+
+        @pytest.mark.mldock(resources={"shm_size": "1g", "gpus": "all"})
+        def test_marked(request):
+            assert marker_settings(request.node).resources == {"shm_size": "1g", "gpus": "all"}
+        """,
+        test_bad="""
+        import pytest
+
+        @pytest.mark.mldock(resources={"gpus": "lots"})
+        def test_bad():
+            pass
+        """,
+    )
+    pytester.runpytest("test_marked.py").assert_outcomes(passed=1)
+    bad = pytester.runpytest("test_bad.py")
+    bad.stderr.fnmatch_lines(["*@pytest.mark.mldock(resources.gpus: 'lots' is not a GPU request*"])
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

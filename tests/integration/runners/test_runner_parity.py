@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runner_project import seed_files, tree, write_project
@@ -117,3 +118,44 @@ def test_without_credentials_the_task_cannot_reach_the_cloud(
     ).run(RunSpec(project, project.stage("test"), environment={"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://parity-none/train"}))
     assert result.exit_code != 0
     assert result.failure_reason is not None
+
+
+@pytest.mark.engine
+def test_resources_reach_the_created_container(project: ProjectConfig, tmp_path: Path) -> None:
+    """The engine gets what a run asks for (no GPU here: the device request is what is checked)."""
+    from mldock.engine import ResourceTracker
+
+    data = tmp_path / "train"
+    data.mkdir()
+    runner = DockerRunner(home=None)
+    spec = RunSpec(
+        project,
+        project.stage("test"),
+        environment={"MLDOCK_INPUT_CHANNEL_TRAIN": data.as_uri()},
+        resources={"gpus": "device=0,1", "shm_size": "96m", "cpus": 1.5, "memory": "300m"},
+    )
+    sent: list[dict[str, Any]] = []
+    api = runner.client.api
+    create_container = api.create_container
+
+    def recording(*args: Any, **kwargs: Any) -> Any:  # what goes to the engine, which still creates it
+        sent.append(dict(kwargs.get("host_config") or {}))
+        return create_container(*args, **kwargs)
+
+    api.create_container = recording  # type: ignore[method-assign]
+    try:
+        with ResourceTracker(runner.client) as tracker:
+            container = runner.create(spec, tracker)
+            container.reload()
+            host = container.attrs["HostConfig"]
+            assert host["ShmSize"] == 96 * 1024**2
+            assert host["NanoCpus"] == 1_500_000_000 or host["CpuQuota"] / host["CpuPeriod"] == 1.5
+            assert host["Memory"] == 300 * 1024**2
+            mounted = [m["Destination"] for m in container.attrs["Mounts"] if m["Source"] == str(data)]
+            assert mounted == ["/mldock/host/channels/input/train/train"]
+    finally:
+        del api.create_container
+    # Podman 4.3 does not echo DeviceRequests in its inspect answer: the request sent is what is checked
+    (request,) = sent[0]["DeviceRequests"]
+    assert request["DeviceIDs"] == ["0", "1"]
+    assert request["Capabilities"] == [["gpu"]]

@@ -154,7 +154,7 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
 
 def test_an_unknown_field_lists_the_allowed_ones() -> None:
     message = _error({"name": "p", "image": "x"})
-    assert "allowed: $schema, base_image, description, name, pass_env, requirements, serve, stages, train" in message
+    assert "allowed: $schema, base_image, description, name, pass_env, requirements, resources, serve, stages, train" in message
 
 
 def test_invalid_json_gives_line_and_column() -> None:
@@ -262,3 +262,12 @@ def test_pass_env_and_optional_channels_load_and_round_trip() -> None:
 )
 def test_bad_pass_env_and_optional_channels_name_the_field(data: dict[str, Any], expected: str) -> None:
     assert expected in _error(data)
+
+
+def test_resources_load_for_the_project_and_a_stage() -> None:
+    config = _parse({"name": "p", "resources": {"shm_size": "1g"}, "stages": {"test": {"resources": {"gpus": "all"}}}})
+    assert dict(config.resources) == {"shm_size": "1g"}
+    assert dict(config.stage("test").resources) == {"gpus": "all"}
+    assert _parse(config.to_dict()) == config
+    assert "resources.cpus: expected number" in _error({"name": "p", "resources": {"cpus": "two"}})
+    assert "unknown field(s) 'gpu'" in _error({"name": "p", "resources": {"gpu": 1}})
