@@ -1,0 +1,98 @@
+"""`mldock contract` passes for the examples (through the CLI) and for a project of each template, train and serve
+(in process, with the mldock sources pinned for the session: one image per project, the serve run on the image
+the train run reported)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mldock.harness import image_under_test, run_contract
+from mldock.project.config import load_project
+
+if TYPE_CHECKING:
+    import docker
+
+pytestmark = [pytest.mark.integration, pytest.mark.engine]
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+BASE_IMAGE = "localhost/mldock-python:3.11-bookworm"
+TEMPLATES = ("generic", "aws", "gcp", "azure")
+
+
+def mldock(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mldock.cli.main", *args],
+        cwd=cwd,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
+def contract(*args: str) -> dict[str, Any]:
+    result = mldock("contract", "--platform", "sagemaker", "--json", "--logs", *args)
+    shown = f"exit {result.returncode}\nstdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, shown
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["passed"], shown
+    assert all(item["passed"] for item in report["items"]), shown
+    return report
+
+
+def test_the_examples_pass_training_and_hosting() -> None:
+    trained = contract("--task", "train", "--project", str(EXAMPLES / "sklearn-train"))
+    served = contract(
+        "--task", "serve", "--project", str(EXAMPLES / "sklearn-serve"), "--model-from", str(EXAMPLES / "sklearn-train")
+    )
+    assert {item["name"] for item in trained["items"]} >= {"train.exit", "train.model-packed", "train.failure-file"}
+    assert {item["name"] for item in served["items"]} >= {"serve.ping", "serve.invocations", "serve.stop"}
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATES)
+def test_a_project_of_each_template_passes_training_and_hosting(
+    template: str, tmp_path: Path, engine: docker.DockerClient, pinned_sources: str
+) -> None:
+    created = mldock("init", str(tmp_path / template), "--template", template, "--base-image", BASE_IMAGE)
+    assert created.returncode == 0, created.stderr
+    project = load_project(tmp_path / template)
+    built = image_under_test(project, engine)
+    trained = run_contract(project, "train", client=engine)
+    assert trained.passed, trained.table() + "\n" + trained.logs[-3000:]
+    served = run_contract(project, "serve", client=engine)
+    assert served.passed, served.table() + "\n" + served.logs[-3000:]
+    assert trained.image_id == served.image_id == built.image_id  # one image for both tasks, never rebuilt
+
+
+def test_a_failing_item_exits_1_and_names_it(tmp_path: Path) -> None:
+    project = tmp_path / "broken"
+    created = mldock("init", str(project), "--template", "generic", "--base-image", BASE_IMAGE)
+    assert created.returncode == 0, created.stderr
+    trainer = project / "trainer.py"
+    trainer.write_text(trainer.read_text() + "\n\ndef train(env):\n    raise RuntimeError('broken on purpose')\n")
+    result = mldock("contract", "--platform", "sagemaker", "--task", "train", "--project", str(project))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "train.exit               FAIL" in result.stdout
+    assert "RuntimeError: broken on purpose" in result.stdout
+    assert "train.failure-file       PASS" in result.stdout
+
+
+def test_user_mistakes_are_plain_errors(tmp_path: Path) -> None:
+    result = mldock(
+        "contract", "--platform", "sagemaker", "--task", "serve", "--project", str(EXAMPLES / "sklearn-serve")
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--model-from" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = mldock("contract", "--platform", "vertex", "--task", "train", "--project", str(EXAMPLES / "sklearn-train"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
