@@ -59,6 +59,8 @@ class StageConfig:
     resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """GPUs, shared memory, CPUs, memory, platform for this stage's containers, over the project's
     (mldock.runners.resources)."""
+    platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """Per-engine settings for `mldock submit` (sagemaker, vertex, azureml, kubernetes), as written."""
 
     def to_dict(self) -> dict[str, Any]:
         """This stage as written in `mldock.json` (environment keys with their MLDOCK_ prefix)."""
@@ -76,6 +78,8 @@ class StageConfig:
             data["serve_channels"] = list(self.serve_channels)
         if self.resources:
             data["resources"] = dict(self.resources)
+        if self.platforms:
+            data["platforms"] = {name: dict(settings) for name, settings in self.platforms.items()}
         return data
 
     def container_environment(self) -> dict[str, str]:
@@ -270,6 +274,7 @@ def _stage(name: str, raw: Mapping[str, Any], source: str) -> StageConfig:
         optional_channels=tuple(raw.get("optional_channels", ())),
         serve_channels=tuple(raw["serve_channels"]) if "serve_channels" in raw else None,
         resources=MappingProxyType(dict(raw.get("resources", {}))),
+        platforms=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in raw.get("platforms", {}).items()}),
     )
 
 
