@@ -37,7 +37,7 @@ from typing import Any
 
 from mldock import contract
 from mldock.errors import LifecycleError, UserError
-from mldock.runtime.channels import Channel
+from mldock.runtime.channels import SERVE_UPLOAD_OUTPUTS, Channel
 from mldock.runtime.containers import Container, ServingContainer, TrainingContainer
 from mldock.runtime.environment import Environment
 from mldock.runtime.failure import (
@@ -184,8 +184,9 @@ def run_cleanup(
         if not finished:
             signum = signals.first if signals.first is not None else signal.SIGTERM
             note = (
-                f"cleanup was still running {budget.deadline:g}s after {signal_reason(signum).split()[-1]} "
-                f"(the platform's stop deadline, less {contract.STOP_MARGIN_SECONDS:g}s); not uploaded in time: "
+                f"cleanup was still running {budget.deadline - contract.STOP_MARGIN_SECONDS:g}s after "
+                f"{signal_reason(signum).split()[-1]} (the platform kills at {budget.deadline:g}s); "
+                "not uploaded in time: "
                 + (", ".join(f"{c.kind.value} {c.name} ({c.uri})" for c in pending) or "none (cleanup steps ran)")
             )
             logger.error("cleanup: %s", note)
@@ -228,12 +229,19 @@ def _cleanup_within(
     while worker.is_alive():
         ends = budget.cleanup_ends(signals.first_at)
         if ends is not None and time.monotonic() >= ends:
-            env = container.env
-            uploads = (*env.output_channels, *env.output_model_channels)
-            pending = [c for c in uploads if not is_sagemaker_channel(c) and str(c.uri) not in uploaded]
+            pending = [c for c in _uploaded_by(container) if str(c.uri) not in uploaded]
             return False, None, pending
         worker.join(_POLL_SECONDS)
     return True, outcome[0] if outcome else None, []
+
+
+def _uploaded_by(container: Container) -> list[Channel]:
+    """The channels `container`'s cleanup() uploads (the rule of mldock.runtime.containers, serving's included)."""
+    env = container.env
+    serving_uploads = contract.is_truthy(env.settings.get(contract.setting_key(SERVE_UPLOAD_OUTPUTS)))
+    if isinstance(container, ServingContainer) and not serving_uploads:
+        return []
+    return [c for c in (*env.output_channels, *env.output_model_channels) if not is_sagemaker_channel(c)]
 
 
 class _TrackedRemote:

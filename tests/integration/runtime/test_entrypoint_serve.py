@@ -157,6 +157,7 @@ def _start(
         "MLDOCK_SERVE_HOST": "127.0.0.1",
         "MLDOCK_INPUT_MODEL_CHANNEL_MODEL": f"file://{store}/model",
         "MLDOCK_OUTPUT_CHANNEL_LOGS": f"file://{store}/results/logs",
+        "MLDOCK_SERVE_UPLOAD_OUTPUTS": "true",  # serving uploads nothing unless asked
         **port_variables,
         **extra,
     }
@@ -364,3 +365,65 @@ def test_requests_dropped_when_the_grace_expires_give_143_and_a_count(server: Se
     assert failure.startswith("terminated by SIGTERM: 1 request(s) still in flight"), failure
     assert len(answers) == 1
     assert isinstance(answers[0], str), answers  # the client got no answer: its connection was closed
+
+
+def test_sagemaker_port_and_stop_deadline_bound_the_drain(project: Path, store: Path, tmp_path: Path) -> None:
+    """SAGEMAKER_BIND_TO_PORT is the port; a 7 s stop deadline caps the 20 s default grace at (7 - 5) / 2 = 1 s."""
+    port = _free_port()
+    base = tmp_path / "base"
+    process = _start(project, store, base, {"SAGEMAKER_BIND_TO_PORT": str(port)}, MLDOCK_STOP_DEADLINE_SECONDS="7")
+    server = Server(process, port, base)
+    try:
+        server.release()
+        server.wait_until("/ping", 200)
+        status, body = server.request("GET", "/execution-parameters")
+        assert status == 200
+        assert json.loads(body)["BatchStrategy"] == "MULTI_RECORD"
+        clients, _ = server.block(1)
+        server.wait_started(1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        clients[0].join(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 143, stderr
+    assert "1 request(s) still in flight after the 1s stop grace; dropping them" in stderr
+
+
+def test_serving_on_sagemakers_read_only_layout_with_no_mldock_variable(project: Path, tmp_path: Path) -> None:
+    """The model where SageMaker unpacks it, no MLDOCK_* channel variable, a base dir nothing may be written to."""
+    base = tmp_path / "ml"
+    (base / "model").mkdir(parents=True)
+    (base / "model" / "scale.txt").write_text("5\n")
+    (base / "release").write_text("go")
+    (project / "predictor.py").write_text(PREDICTOR.replace('env.model_dir / "model"', "env.model_dir"))
+    (project / "assets.py").unlink()
+    before = sorted(p.relative_to(base) for p in base.rglob("*"))
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MLDOCK_", "AIP_"))}
+    environ |= {"MLDOCK_BASE_DIR": str(base), "MLDOCK_PROJECT_DIR": str(project), "MLDOCK_SERVE_HOST": "127.0.0.1"}
+    environ["SAGEMAKER_BIND_TO_PORT"] = str(port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mldock.runtime.entrypoint", "serve"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server = Server(process, port, base)
+    try:
+        server.wait_until("/ping", 200)
+        status, body = server.request("POST", "/invocations", b'{"x": 2}')
+        assert status == 200
+        assert json.loads(body)["y"] == 10
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "setup: SageMaker hosting" in stderr
+    assert sorted(p.relative_to(base) for p in base.rglob("*")) == before  # nothing written below the base dir
