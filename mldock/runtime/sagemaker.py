@@ -29,7 +29,7 @@ model.tar.gz holds them at its top level (what SageMaker unpacks for hosting); s
 share that one folder, so their files must not collide. Hyperparameters from SageMaker's file are strings, and
 the SageMaker SDK JSON-quotes string values (`"\\"adam\\""`): a value that is a JSON-quoted string is unquoted,
 every other value is kept (typed reads convert "10" to 10 as before). Pipe input mode is refused: mldock reads
-channels as files.
+channels as files. SageMaker's input channels are optional: an empty one is an empty folder, as SageMaker gave it.
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ class SageMakerLayout:
 
     def _channel(self, kind: ChannelKind, name: str, path: Path) -> Channel:
         variable = f"{SOURCE}{path}"
-        return Channel(kind, name, parse_channel_uri(path.as_uri(), variable), path, variable)
+        uri = parse_channel_uri(path.as_uri(), variable)
+        return Channel(kind, name, uri, path, variable, optional=kind.is_input)  # SageMaker may give an empty one
 
 
 def unquote_values(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,16 @@ def test_input_channels_come_from_inputdataconfig_as_file_channels_onto_their_fo
     assert env.sagemaker.training
 
 
+def test_an_empty_sagemaker_channel_is_an_empty_folder_not_an_error(tmp_path: Path) -> None:
+    base = sagemaker_base(tmp_path, {"train": {}, "empty": {}})
+    for file in (base / "input" / "data" / "empty").iterdir():
+        file.unlink()
+    env = Environment.from_env({}, base_dir=base)
+    reports = TrainingContainer(env).download_inputs()
+    assert [(r.files, r.bytes) for r in reports] == [(0, 0), (1, 4)]  # empty; train reported, nothing moved
+    assert (base / "input" / "data" / "train" / "a.csv").read_text() == "x\n1\n"
+
+
 def test_a_channel_folder_without_config_entry_is_a_channel_too(tmp_path: Path) -> None:
     base = sagemaker_base(tmp_path)
     (base / "input" / "data" / "extra").mkdir()
