@@ -31,13 +31,13 @@ from mldock.cli.common import (
     parse_seeds,
 )
 from mldock.cli.progress import TransferProgress
-from mldock.cli.proxy import forwarding
 from mldock.cli.run import bars_wanted, build_for_runner, make_runner, resource_options, task_options
 from mldock.cli.stage import stage_storage, upload_seeds
 from mldock.contract import DEFAULT_PREDICT_ROUTE, DEFAULT_SERVE_PORT
 from mldock.errors import ChannelError, RunnerError, UserError
 from mldock.project.stage_storage import plan_seeds, stage_channels
 from mldock.runners.base import RunSpec
+from mldock.runners.serving import check_port_free
 from mldock.runtime.channels import Channel, ChannelKind, channel_variable, check_channel_name
 
 __all__ = ["DEFAULT_URL", "model_channel", "parse_model", "predict_command", "serve_command"]
@@ -58,7 +58,7 @@ _CONTENT_TYPES = {
     type=click.IntRange(0, 65535),
     default=DEFAULT_SERVE_PORT,
     show_default=True,
-    help="Local port to answer on.",
+    help="Local port to answer on (the task's own port, published directly; 0: any free one).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Local address to answer on.")
 @click.option(
@@ -115,7 +115,7 @@ def serve_command(
     stopped = threading.Event()
     with ExitStack() as stack:
         stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt))
-        forwarder = stack.enter_context(forwarding(host, port))  # listen first: a taken port fails early
+        check_port_free(host, port)  # a taken port fails before anything starts
         build_for_runner(config, runner, console, enabled=True)
         storage, emulators = stack.enter_context(stage_storage(stage_config, channels, host=emulator_host))
         with TransferProgress(console, enabled=bars_wanted(console, quiet=quiet)) as bars:
@@ -132,10 +132,11 @@ def serve_command(
             resources=resources,
         )
         try:
-            endpoint = stack.enter_context(task_runner.serve(spec, ready_timeout=ready_timeout))
-            forwarder.target = endpoint.url
+            endpoint = stack.enter_context(
+                task_runner.serve(spec, ready_timeout=ready_timeout, port=port or None, host=host)
+            )
             out().print(
-                f"serving {config.name} (stage {stage}, {runner} runner) at {forwarder.url}/invocations — Ctrl-C stops",
+                f"serving {config.name} (stage {stage}, {runner} runner) at {endpoint.url}/invocations — Ctrl-C stops",
                 markup=False,
             )
             stopped.wait()

@@ -123,6 +123,11 @@ class Runner(Protocol):
 
     def run(self, spec: RunSpec) -> RunResult: ...
 
-    def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> AbstractContextManager[ServingEndpoint]:
-        """Start serving, wait until /ping answers 200, yield the endpoint; stop gracefully on exit."""
+    def serve(
+        self, spec: RunSpec, *, ready_timeout: float = 60.0, port: int | None = None, host: str = "127.0.0.1"
+    ) -> AbstractContextManager[ServingEndpoint]:
+        """Start serving, wait until /ping answers 200, yield the endpoint; stop gracefully on exit.
+
+        The endpoint answers on `host:port` itself (no forwarder in between): `port` None picks a free one.
+        """
         ...

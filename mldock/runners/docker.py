@@ -47,7 +47,7 @@ from mldock.runners.environment import TaskEnvironment, task_environment
 from mldock.runners.mounts import Mount, container_mounts
 from mldock.runners.process import DEFAULT_GRACE
 from mldock.runners.resources import Resources, task_resources
-from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
+from mldock.runners.serving import HttpEndpoint, client_host, free_port, wait_until_healthy
 
 if TYPE_CHECKING:
     import docker
@@ -179,25 +179,29 @@ class DockerRunner:
     # -- serving -------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> Iterator[HttpEndpoint]:
-        """Start `serve`, publish its port on 127.0.0.1, wait for /ping 200, yield; stop gracefully on exit."""
+    def serve(
+        self, spec: RunSpec, *, ready_timeout: float = 60.0, port: int | None = None, host: str = "127.0.0.1"
+    ) -> Iterator[HttpEndpoint]:
+        """Start `serve`, publish its port on `host:port` (an ephemeral loopback port by default), wait for /ping
+        200, yield; stop gracefully on exit. On the host's network the task itself listens there."""
         spec = replace(spec, task="serve")
         image = self.image_for(spec)
         plan, env = self._plan(spec)
-        host_port: int | None = None
-        if plan.host_network:  # the container's ports are the host's: a free one, on loopback only
-            host_port = free_port()
-            plan, env = self._plan(spec, runner_env={SERVE_PORT: str(host_port), SERVE_HOST: "127.0.0.1"})
+        host_port: int | None = port
+        if plan.host_network:  # the container's ports are the host's: the task listens on the one asked for
+            host_port = port or free_port()
+            plan, env = self._plan(spec, runner_env={SERVE_PORT: str(host_port), SERVE_HOST: host})
         container_port = _container_port(env)
         run_id = uuid.uuid4().hex[:12]
         with ResourceTracker(self.client, labels={**spec.labels, RUN_LABEL: run_id}) as tracker:
-            ports = None if plan.host_network else {f"{container_port}/tcp": ("127.0.0.1", None)}
+            ports = None if plan.host_network else {f"{container_port}/tcp": (host, port)}
             container = self._start(spec, image, env, plan, tracker, run_id, ports=ports)
             pump = _LogPump.start(container, env, self.log) if self.log is not None else None
             try:
                 if host_port is None:
                     host_port = _published_port(container, container_port)
-                endpoint = HttpEndpoint(f"http://127.0.0.1:{host_port}", logs=lambda: env.redact(_logs(container)))
+                url = f"http://{client_host(host)}:{host_port}"
+                endpoint = HttpEndpoint(url, logs=lambda: env.redact(_logs(container)))
                 wait_until_healthy(
                     endpoint, timeout=ready_timeout, exited=lambda: _exit_code(container), what="the serving container"
                 )

@@ -31,7 +31,7 @@ from mldock.runners._basedirs import BaseDirs
 from mldock.runners.addressing import host_process_environment
 from mldock.runners.base import RunResult, RunSpec
 from mldock.runners.environment import TaskEnvironment, task_environment
-from mldock.runners.serving import HttpEndpoint, free_port, wait_until_healthy
+from mldock.runners.serving import HttpEndpoint, client_host, free_port, wait_until_healthy
 
 __all__ = ["DEFAULT_GRACE", "ProcessRunner"]
 
@@ -114,15 +114,18 @@ class ProcessRunner:
     # -- serving -------------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serve(self, spec: RunSpec, *, ready_timeout: float = 60.0) -> Iterator[HttpEndpoint]:
-        """Start `serve` on a free port, wait for GET /ping 200, yield the endpoint; SIGTERM it on exit."""
+    def serve(
+        self, spec: RunSpec, *, ready_timeout: float = 60.0, port: int | None = None, host: str = "127.0.0.1"
+    ) -> Iterator[HttpEndpoint]:
+        """Start `serve` on `host:port` (a free loopback port by default), wait for GET /ping 200, yield the
+        endpoint; SIGTERM it on exit."""
         serve_spec = replace(spec, task="serve")
         base_dir = self._new_base_dir(serve_spec)
-        port = free_port()
-        env = self._environment(serve_spec, base_dir, serve_port=port)
+        port = port or free_port()
+        env = self._environment(serve_spec, base_dir, serve_port=port, serve_host=host)
         child = _Child.start(self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
         try:
-            endpoint = HttpEndpoint(f"http://127.0.0.1:{port}", logs=lambda: env.redact(child.output()))
+            endpoint = HttpEndpoint(f"http://{client_host(host)}:{port}", logs=lambda: env.redact(child.output()))
             wait_until_healthy(endpoint, timeout=ready_timeout, exited=child.popen.poll, what="the serving process")
             yield endpoint
         finally:
@@ -153,11 +156,13 @@ class ProcessRunner:
     def _new_base_dir(self, spec: RunSpec) -> Path:
         return self._base_dirs.new(f"{spec.project.name}-{spec.task}")
 
-    def _environment(self, spec: RunSpec, base_dir: Path, *, serve_port: int | None = None) -> TaskEnvironment:
+    def _environment(
+        self, spec: RunSpec, base_dir: Path, *, serve_port: int | None = None, serve_host: str = "127.0.0.1"
+    ) -> TaskEnvironment:
         runner_env = {BASE_DIR: str(base_dir), PROJECT_DIR: str(spec.project.root)}
         if serve_port is not None:
             runner_env[SERVE_PORT] = str(serve_port)
-            runner_env[SERVE_HOST] = "127.0.0.1"  # the runtime's default, 0.0.0.0, would expose it
+            runner_env[SERVE_HOST] = serve_host  # loopback by default: the runtime's own default, 0.0.0.0, exposes it
         return task_environment(
             spec,
             emulator_env=host_process_environment(spec.emulators),

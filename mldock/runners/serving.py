@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mldock.contract import DEFAULT_HEALTH_ROUTE, DEFAULT_PREDICT_ROUTE
-from mldock.errors import RunnerError
+from mldock.errors import RunnerError, UserError
 
-__all__ = ["HttpEndpoint", "InvocationResponse", "free_port", "wait_until_healthy"]
+__all__ = ["HttpEndpoint", "InvocationResponse", "check_port_free", "client_host", "free_port", "wait_until_healthy"]
 
 _LOG_TAIL_LINES = 40
 
@@ -161,6 +161,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def client_host(host: str) -> str:
+    """The address a client on this machine uses for a server listening on `host` (a wildcard means loopback)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def check_port_free(host: str, port: int) -> None:
+    """UserError naming `host:port` when nothing can listen there now (taken, or not an address of this machine).
+
+    Checked before a serving task starts, so the mistake is a plain error instead of a task that cannot bind.
+    """
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, port))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port") from exc
 
 
 def _tail(text: str) -> str:

@@ -8,12 +8,15 @@ started by the test on a port it chooses, the prod stage's buckets are filled th
 keys, STORAGE_EMULATOR_HOST, AZURE_STORAGE_CONNECTION_STRING) — no mldock emulator, no MLDOCK_ variable.
 
 Each project's image is built once (its docker runs share it: the content hash does not change between them).
+The examples run from a copy, so what a run leaves in its folder never changes the repository's examples while
+another test builds them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +66,7 @@ def _pytest_in(folder: Path, *args: str, env: dict[str, str] | None = None) -> s
 
 
 class Projects:
-    """Project folders by key: the examples in place, each template initialised once (so each image builds once)."""
+    """Project folders by key: a copy of each example, each template initialised once (so each image builds once)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -71,8 +74,10 @@ class Projects:
 
     def __getitem__(self, key: str) -> Path:
         kind, name = key.split(":")
-        if kind == "example":
-            return EXAMPLES / name
+        if kind == "example" and key not in self._made:  # a copy: nothing a run leaves behind touches the repo
+            target = self._root / name
+            shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+            self._made[key] = target
         if key not in self._made:
             target = self._root / f"t-{name}"
             done = subprocess.run(

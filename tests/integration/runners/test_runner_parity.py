@@ -159,3 +159,23 @@ def test_resources_reach_the_created_container(project: ProjectConfig, tmp_path:
     (request,) = sent[0]["DeviceRequests"]
     assert request["DeviceIDs"] == ["0", "1"]
     assert request["Capabilities"] == [["gpu"]]
+
+
+@pytest.mark.parametrize("runner_name", RUNNERS)
+def test_serving_answers_on_the_port_asked_for_with_nothing_in_between(
+    runner_name: str, project: ProjectConfig
+) -> None:
+    """`mldock serve --port` relies on this: the task's own port is published there (every method and header
+    reach the container; HEAD /ping answers as the container does)."""
+    import urllib.request
+
+    from mldock.runners.serving import free_port
+
+    port = free_port()
+    with _runner(runner_name).serve(RunSpec(project, project.stage("test")), port=port) as endpoint:
+        assert endpoint.url == f"http://127.0.0.1:{port}"
+        head = urllib.request.Request(f"{endpoint.url}/ping", method="HEAD")
+        with urllib.request.urlopen(head, timeout=10) as answer:
+            assert answer.status == 200
+            assert answer.read() == b""
+        assert endpoint.invoke({"x": [1, 2]}).json() == {"y": [3.0, 6.0]}
