@@ -178,4 +178,4 @@ def test_serving_answers_on_the_port_asked_for_with_nothing_in_between(
         with urllib.request.urlopen(head, timeout=10) as answer:
             assert answer.status == 200
             assert answer.read() == b""
-        assert endpoint.invoke({"x": [1, 2]}).json() == {"y": [3.0, 6.0]}
+        assert endpoint.invoke(b"{\"x\": [1, 2]}").json() == {"y": [3.0, 6.0]}
