@@ -147,10 +147,13 @@ class StopBudget:
     deadline: float | None = None
 
     @classmethod
-    def from_env(cls, env: Environment, environ: Mapping[str, str]) -> StopBudget:
-        """The budget for `env` (the platform's deadline) and `environ` (the MLDOCK_STOP_* variables); UserError."""
+    def from_env(cls, env: Environment, environ: Mapping[str, str], task: Task) -> StopBudget:
+        """The budget of `task` for `env` (the platform's deadline) and `environ` (the MLDOCK_STOP_* variables).
+
+        UserError naming the variable for a bad value.
+        """
         grace = contract.stop_grace_seconds(environ)
-        default = env.sagemaker.stop_deadline if env.sagemaker is not None else None
+        default = env.sagemaker.stop_deadline(task) if env.sagemaker is not None else None
         deadline = contract.stop_deadline_seconds(environ, default)
         if deadline is not None:
             grace = min(grace, max(0.0, (deadline - contract.STOP_MARGIN_SECONDS) / 2))

@@ -107,10 +107,10 @@ class SageMakerLayout:
         """True on the first host (or when resourceconfig.json names none): the host that reports."""
         return not self.hosts or self.current_host == self.hosts[0]
 
-    @property
-    def stop_deadline(self) -> float:
-        """Seconds from SIGTERM to SIGKILL: 120 for a training job, 30 for an endpoint."""
-        if self.training:
+    @staticmethod
+    def stop_deadline(task: str) -> float:
+        """Seconds from SIGTERM to SIGKILL for `task`: 120 for a training job, 30 for an endpoint."""
+        if task == "train":
             return contract.SAGEMAKER_TRAINING_STOP_DEADLINE
         return contract.SAGEMAKER_ENDPOINT_STOP_DEADLINE
 

@@ -83,7 +83,7 @@ def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     env = prepared.env
     try:
         config = ServeConfig.from_env(env, environ)
-        budget = StopBudget.from_env(env, environ)
+        budget = StopBudget.from_env(env, environ, "serve")
         app = PredictionApp(config)
         server = _create_server(app, config)
     except Exception as exc:

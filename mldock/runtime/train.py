@@ -55,7 +55,7 @@ def run(environ: Mapping[str, str]) -> int:
         return prepared
     env = prepared.env
     try:
-        budget = StopBudget.from_env(env, environ)
+        budget = StopBudget.from_env(env, environ, "train")
     except UserError as exc:
         return report_failure(Failure.from_exception(exc, "setup"), env.failure_file, environ)
     signals = Signals()

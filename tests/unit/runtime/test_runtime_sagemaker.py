@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -162,7 +163,6 @@ def test_hosting_with_no_variable_reads_the_model_where_sagemaker_unpacks_it(tmp
     assert env.sagemaker is not None
     assert not env.sagemaker.training
     assert env.channel("model", ChannelKind.INPUT_MODEL).path == tmp_path / "model"
-    assert env.sagemaker.stop_deadline == contract.SAGEMAKER_ENDPOINT_STOP_DEADLINE
 
 
 def test_the_step_child_rebuilds_the_same_environment(tmp_path: Path) -> None:
@@ -189,28 +189,27 @@ def test_training_prepare_makes_the_output_data_folder_and_keeps_the_input(tmp_p
 
 
 @pytest.mark.parametrize(
-    ("environ", "training", "grace", "deadline"),
+    ("environ", "task", "grace", "deadline"),
     [
-        ({}, True, 20.0, 120.0),
-        ({}, False, 12.5, 30.0),
-        ({"MLDOCK_STOP_DEADLINE_SECONDS": "15"}, True, 5.0, 15.0),
-        ({"MLDOCK_STOP_GRACE_SECONDS": "3"}, False, 3.0, 30.0),
+        ({}, "train", 20.0, 120.0),
+        ({}, "serve", 12.5, 30.0),
+        ({"MLDOCK_STOP_DEADLINE_SECONDS": "15"}, "train", 5.0, 15.0),
+        ({"MLDOCK_STOP_GRACE_SECONDS": "3"}, "serve", 3.0, 30.0),
     ],
     ids=["training", "endpoint", "deadline-variable", "short-grace"],
 )
 def test_stop_budget_fits_the_grace_into_the_deadline(
-    tmp_path: Path, environ: dict[str, str], training: bool, grace: float, deadline: float
+    tmp_path: Path, environ: dict[str, str], task: Literal["train", "serve"], grace: float, deadline: float
 ) -> None:
-    base = sagemaker_base(tmp_path) if training else tmp_path
-    budget = StopBudget.from_env(Environment.from_env({}, base_dir=base), environ)
+    budget = StopBudget.from_env(Environment.from_env({}, base_dir=sagemaker_base(tmp_path)), environ, task)
     assert (budget.grace, budget.deadline) == (grace, deadline)
 
 
 def test_no_deadline_off_sagemaker_and_bad_values_are_named(tmp_path: Path) -> None:
     env = Environment.from_env({"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://bucket/train"}, base_dir=tmp_path)
-    assert StopBudget.from_env(env, {}).deadline is None
+    assert StopBudget.from_env(env, {}, "train").deadline is None
     with pytest.raises(UserError, match="MLDOCK_STOP_DEADLINE_SECONDS"):
-        StopBudget.from_env(env, {"MLDOCK_STOP_DEADLINE_SECONDS": "soon"})
+        StopBudget.from_env(env, {"MLDOCK_STOP_DEADLINE_SECONDS": "soon"}, "train")
 
 
 def test_serve_port_honours_sagemaker_bind_to_port() -> None:
