@@ -25,7 +25,7 @@ from mldock.cli.init import init_command
 from mldock.cli.push import push_command
 from mldock.cli.run import run_group
 from mldock.cli.serve import predict_command, serve_command
-from mldock.cli.submit import status_command, submit_command
+from mldock.cli.submit import logs_command, status_command, submit_command
 from mldock.contract import is_truthy
 from mldock.errors import EmulatorError, MldockError, UserError
 
@@ -65,6 +65,7 @@ cli.add_command(clean_command)
 cli.add_command(contract_command)
 cli.add_command(submit_command)
 cli.add_command(status_command)
+cli.add_command(logs_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

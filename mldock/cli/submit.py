@@ -6,6 +6,7 @@ Kubernetes, validated offline by the engine's own models before anything is sent
     $ mldock submit --platform kubernetes --stage dev --dry-run --pod     # its pod, for `podman kube play`
     $ mldock submit --platform vertex --stage prod --image REPO@sha256:... --set project=my-project
     $ mldock status wine-prod-20261202-101500
+    $ mldock logs wine-prod-20261202-101500             # SageMaker (CloudWatch Logs) and Kubernetes
 
 Per-platform settings come from `stages.<stage>.platforms.<platform>` in mldock.json; `--set KEY=VALUE`,
 `--instance-count` and `--instance-type` override them. Credentials come from each SDK's own chain.
@@ -30,12 +31,12 @@ from mldock.cli.common import (
     stage_option,
 )
 from mldock.errors import UserError
-from mldock.submit.engines import load_engine
+from mldock.submit.engines import Engine, load_engine
 from mldock.submit.image import job_image
 from mldock.submit.job import PLATFORMS, job_spec
 from mldock.submit.records import JOBS_DIR, load_record, save_record
 
-__all__ = ["status_command", "submit_command"]
+__all__ = ["logs_command", "status_command", "submit_command"]
 
 _INSTANCE_TYPE_SETTING = {"sagemaker": "instance_type", "vertex": "machine_type", "azureml": "instance_type"}
 
@@ -165,13 +166,8 @@ def submit_command(
 @json_option
 def status_command(project: str, job: str, platform: str | None, settings: tuple[str, ...], as_json: bool) -> None:
     """Show a submitted job's state (the platform and settings come from `mldock submit`'s record)."""
-    record = load_record(_project_root(project) / JOBS_DIR, job) or {}
-    chosen = platform or record.get("platform")
-    if not chosen:
-        raise UserError(f"no record of job {job!r} in {JOBS_DIR}: say which engine runs it with --platform")
-    merged = {**record.get("settings", {}), **parse_hyperparameters(settings, "--set")}
-    engine = load_engine(chosen)
-    found = engine.status(str(record.get("job", job)), merged)
+    engine, job_id, merged = _recorded(project, job, platform, settings)
+    found = engine.status(job_id, merged)
     if as_json:
         emit_json(found)
         return
@@ -179,6 +175,38 @@ def status_command(project: str, job: str, platform: str | None, settings: tuple
     for key, value in found.items():
         if key not in ("job", "status", "platform") and value:
             out().print(f"  {key}: {value}", markup=False)
+
+
+@click.command("logs")
+@click.argument("job")
+@project_option
+@platform_option
+@set_option
+def logs_command(project: str, job: str, platform: str | None, settings: tuple[str, ...]) -> None:
+    """Print a submitted job's log so far (SageMaker: CloudWatch Logs; Kubernetes: the pods' logs)."""
+    engine, job_id, merged = _recorded(project, job, platform, settings)
+    if engine.logs is None:
+        raise UserError(
+            f"mldock logs: {engine.name} keeps its logs where mldock does not read them; see `mldock status`"
+        )
+    count = 0
+    for line in engine.logs(job_id, merged):
+        click.echo(line)
+        count += 1
+    if not count:
+        err().print(f"no log lines yet for {job_id}", markup=False)
+
+
+def _recorded(
+    project: str, job: str, platform: str | None, settings: tuple[str, ...]
+) -> tuple[Engine, str, dict[str, Any]]:
+    """The engine, the job id and the settings for `job`: `mldock submit`'s record, then the options."""
+    record = load_record(_project_root(project) / JOBS_DIR, job) or {}
+    chosen = platform or record.get("platform")
+    if not chosen:
+        raise UserError(f"no record of job {job!r} in {JOBS_DIR}: say which engine runs it with --platform")
+    merged = {**record.get("settings", {}), **parse_hyperparameters(settings, "--set")}
+    return load_engine(chosen), str(record.get("job", job)), merged
 
 
 def _project_root(project: str) -> Path:

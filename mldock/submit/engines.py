@@ -6,13 +6,14 @@
     print(engine.render(request))             # JSON; YAML for Kubernetes
     engine.submit(request, spec.settings)     # {"job": ..., "arn"/"url": ...}
     engine.status(job, settings)              # {"job": ..., "status": ...}
+    engine.logs(job, settings)                # log lines (SageMaker, Kubernetes; None elsewhere)
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ class Engine:
     submit: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, str]]
     status: Callable[[str, Mapping[str, Any]], dict[str, Any]]
     render: Callable[[Mapping[str, Any]], str]
+    logs: Callable[[str, Mapping[str, Any]], Iterator[str]] | None = None
+    """None where mldock cannot read the logs (Vertex AI: Cloud Logging; Azure ML: the studio)."""
 
 
 def render_json(request: Mapping[str, Any]) -> str:
@@ -60,4 +63,5 @@ def load_engine(name: str) -> Engine:
         submit=module.submit,
         status=module.status,
         render=getattr(module, "render", render_json),
+        logs=getattr(module, "logs", None),
     )

@@ -23,7 +23,7 @@ also checked against the API server's DNS-1123 rule, which the models leave to t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from mldock.errors import ToolingError, UserError
 from mldock.submit.job import JobSpec
 
-__all__ = ["CONTAINER", "build_request", "pod_manifest", "render", "status", "submit", "validate_request"]
+__all__ = ["CONTAINER", "build_request", "logs", "pod_manifest", "render", "status", "submit", "validate_request"]
 
 CONTAINER = "train"
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -146,6 +146,23 @@ def status(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     counts = found.status or k8s.V1JobStatus()
     state = "Complete" if counts.succeeded else "Failed" if counts.failed else "Active" if counts.active else "Pending"
     return {"job": f"{namespace}/{name}", "platform": "kubernetes", "status": state}
+
+
+def logs(job: str, settings: Mapping[str, Any]) -> Iterator[str]:
+    """The log of the Job's `train` container in each of its pods (`[pod] line`)."""
+    namespace, _, name = job.rpartition("/")
+    namespace = namespace or settings.get("namespace", "default")
+    _batch()  # loads the configuration
+    core = k8s.CoreV1Api()
+    try:
+        pods = core.list_namespaced_pod(namespace=namespace, label_selector=f"job-name={name}").items
+        for pod in pods:
+            pod_name = str(pod.metadata.name) if pod.metadata is not None else ""
+            text = core.read_namespaced_pod_log(name=pod_name, namespace=namespace, container=CONTAINER)
+            for line in str(text).splitlines():
+                yield f"[{pod_name}] {line}"
+    except ApiException as exc:
+        raise ToolingError(f"the logs of Kubernetes Job {namespace}/{name}: {exc.status} {exc.reason}") from exc
 
 
 # -- internals ------------------------------------------------------------------------------------------------

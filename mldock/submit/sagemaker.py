@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
@@ -41,7 +41,17 @@ from mldock.errors import ToolingError, UserError
 from mldock.runtime.channels import Channel, ChannelKind
 from mldock.submit.job import JobSpec
 
-__all__ = ["DEFAULTS", "build_request", "describe", "input_shape", "status", "submit", "validate_request"]
+__all__ = [
+    "DEFAULTS",
+    "LOG_GROUP",
+    "build_request",
+    "describe",
+    "input_shape",
+    "logs",
+    "status",
+    "submit",
+    "validate_request",
+]
 
 DEFAULTS: Mapping[str, Any] = {
     "instance_type": "ml.m5.large",
@@ -49,6 +59,8 @@ DEFAULTS: Mapping[str, Any] = {
     "max_runtime_seconds": 86400,
 }
 _OPERATION = "CreateTrainingJob"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+"""Where SageMaker writes a training job's output: one CloudWatch Logs stream per host, `<job>/<host>-<id>`."""
 
 
 def build_request(spec: JobSpec) -> dict[str, Any]:
@@ -147,6 +159,31 @@ def status(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     if artifacts:
         found["model_artifacts"] = artifacts
     return found
+
+
+def logs(job: str, settings: Mapping[str, Any]) -> Iterator[str]:
+    """The job's log lines so far, host by host (`[algo-1] line`), from CloudWatch Logs; none before it starts."""
+    client = boto3.session.Session(region_name=settings.get("region")).client("logs")
+    try:
+        pages = client.get_paginator("describe_log_streams").paginate(
+            logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job}/"
+        )
+        streams = [stream["logStreamName"] for page in pages for stream in page.get("logStreams", [])]
+        for stream in streams:
+            host = stream.split("/", 1)[1].rsplit("-", 1)[0]
+            token: str | None = None
+            while True:
+                after = {"nextToken": token} if token else {}
+                page = client.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True, **after)
+                for event in page.get("events", []):
+                    yield f"[{host}] {event['message']}"
+                if page.get("nextForwardToken") in (None, token):
+                    break
+                token = page["nextForwardToken"]
+    except client.exceptions.ResourceNotFoundException:
+        return
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise ToolingError(f"the logs of SageMaker training job {job!r} ({LOG_GROUP}): {exc}") from exc
 
 
 # -- internals ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,43 @@ def test_submit_prints_the_job_and_status_follows_it(
     assert json.loads(as_json.stdout)["status"] == "Completed"
     record = json.loads(next((project / ".mldock" / "jobs").glob("*.json")).read_text())
     assert (record["platform"], record["job"], record["settings"]["region"]) == ("sagemaker", job, "eu-west-1")
+
+
+def test_logs_prints_each_host_s_lines_from_cloudwatch(
+    project: Path, aws_env: dict[str, str], moto_endpoint: str
+) -> None:
+    submitted = mldock(
+        "submit", "--platform", "sagemaker", "--stage", "test", "--project", str(project), "--image", IMAGE,
+        "--set", f"role_arn={ROLE}", "--set", "region=eu-west-1", "--job-name", "wine-logs",
+        env=aws_env,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert mldock("logs", "wine-logs", "--project", str(project), env=aws_env).stderr.startswith(
+        "no log lines yet for wine-logs"
+    )
+    # what SageMaker writes while the job runs: one stream per host in the training jobs' log group
+    logs = boto3.client(
+        "logs", region_name="eu-west-1", endpoint_url=moto_endpoint,
+        aws_access_key_id="testing", aws_secret_access_key=FAKE_SECRET,
+    )  # fmt: skip
+    group = "/aws/sagemaker/TrainingJobs"
+    if group not in [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]]:
+        logs.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for host in ("algo-1", "algo-2"):
+        stream = f"wine-logs/{host}-1764670000"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        events = [{"timestamp": now + i, "message": f"{host} line {i}"} for i in range(2)]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+    printed = mldock("logs", "wine-logs", "--project", str(project), env=aws_env)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.splitlines() == [
+        "[algo-1] algo-1 line 0",
+        "[algo-1] algo-1 line 1",
+        "[algo-2] algo-2 line 0",
+        "[algo-2] algo-2 line 1",
+    ]
 
 
 def test_a_refused_request_is_never_sent(project: Path, aws_env: dict[str, str], moto_endpoint: str) -> None:
