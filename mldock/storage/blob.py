@@ -222,7 +222,11 @@ class BlobRemote:
 
         def fetch(job: tuple[Listed, Path]) -> int:
             item, target = job
-            return call_with_retry(lambda: self._fetch_one(uri, item, target, tracker), attempts=self.attempts)
+            return call_with_retry(
+                lambda: self._fetch_one(uri, item, target, tracker),
+                attempts=self.attempts,
+                retry_window=self.timeouts.total,
+            )
 
         moved = self._run_by_size(fetch, files, lambda job: job[0].size)
         return TransferReport(uri=str(uri), files=len(files), bytes=sum(moved), keys=tuple(i.rel for i, _ in files))
@@ -255,7 +259,9 @@ class BlobRemote:
             rel, path, size = job
             with storage_errors("upload to", str(uri.join(rel)), self._transport_hint):
                 call_with_retry(
-                    lambda: self._upload_file(path, uri.bucket, base + rel, size, tracker), attempts=self.attempts
+                    lambda: self._upload_file(path, uri.bucket, base + rel, size, tracker),
+                    attempts=self.attempts,
+                    retry_window=self.timeouts.total,
                 )
             return size
 

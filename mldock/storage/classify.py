@@ -9,8 +9,11 @@ SDK in use. HTTP status and service error codes are read from the attributes eac
 `response` dict, azure-core's `status_code`/`error_code`, google-api-core's `code`, a requests `response`).
 
 Rules: 5xx, 408, 429 and the throttling codes are transient, any other 4xx is not (retrying will not change the
-answer); connection failures, timeouts, streams cut short and checksum mismatches are transient; the chain of
-causes is followed, so a wrapped reset is still a reset. 404 and the services' "no such bucket/key" codes are
+answer); connection failures, timeouts, streams cut short and checksum mismatches are transient; so is a
+ValueError (JSONDecodeError, azure-core's DeserializationError, "Invalid timestamp", a malformed Content-Range)
+raised while an SDK reads a response (its traceback passes through RESPONSE_READERS): that is a response cut
+short or garbled on the way, not a final answer. The chain of causes is followed, so a wrapped reset is still a
+reset. 404 and the services' "no such bucket/key" codes are
 "not found"; 401/403 and credential failures are "auth".
 """
 
@@ -27,10 +30,12 @@ __all__ = [
     "AUTH_CLASSES",
     "CONNECTION_CLASSES",
     "NOT_FOUND_CLASSES",
+    "RESPONSE_READERS",
     "TRANSIENT_CLASSES",
     "Classified",
     "classify",
     "error_code_of",
+    "is_garbled_response",
     "is_not_found",
     "is_transient",
     "sdk_classes",
@@ -86,6 +91,20 @@ CONNECTION_CLASSES: tuple[tuple[str, str], ...] = (
     ("azure.core.exceptions", "ServiceRequestError"),
     ("google.auth.exceptions", "TransportError"),
 )
+
+RESPONSE_READERS: tuple[str, ...] = (
+    "botocore/parsers.py",
+    "botocore/response.py",
+    "requests/models.py",
+    "google/resumable_media/",
+    "google/cloud/storage/_media/",
+    "azure/storage/blob/_generated/",
+    "azure/storage/blob/_shared/response_handlers.py",
+    "azure/storage/blob/_download.py",
+    "azure/core/pipeline/",
+)
+"""Path fragments of the SDK modules that parse responses: a ValueError raised through one of them is a
+response cut short or garbled in transit (retried), not a caller's mistake."""
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -165,8 +184,22 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def is_garbled_response(exc: BaseException) -> bool:
+    """True for a ValueError raised while an SDK was reading a response (see RESPONSE_READERS)."""
+    if not isinstance(exc, ValueError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if any(fragment in filename for fragment in RESPONSE_READERS):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True when retrying might help: 5xx, 429/408, throttling codes, resets, timeouts, checksum mismatches."""
+    """True when retrying might help: 5xx, 429/408, throttling codes, resets, timeouts, checksum mismatches,
+    responses cut short or garbled."""
     transient_classes = (*sdk_classes(TRANSIENT_CLASSES), ContentMismatch, ConnectionError, TimeoutError)
     for link in _chain(exc):
         status = status_code_of(link)
@@ -179,6 +212,8 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(link, transient_classes):
             return True
         if isinstance(link, OSError) and link.errno in _TRANSIENT_ERRNOS:
+            return True
+        if is_garbled_response(link):
             return True
     return False
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mldock.errors import RemoteNotFoundError, StorageError
-from mldock.storage.classify import classify
+from mldock.storage.classify import classify, is_garbled_response
 
 __all__ = ["map_sdk_error", "storage_errors"]
 
@@ -58,6 +58,12 @@ def map_sdk_error(exc: BaseException, action: str, uri: str, transport_hint: str
         return StorageError(
             f"{action} {uri}: cannot reach the storage endpoint{hint} ({summary}); check the endpoint variable "
             "(AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the Azure connection string) and the network"
+        )
+    if is_garbled_response(exc):
+        return StorageError(
+            f"{action} {uri}: the storage endpoint{hint} sent a response cut short or garbled in transit, after "
+            f"retries (the SDK could not read it: {_summary(exc).partition(': ')[2] or type(exc).__name__}); "
+            "check the endpoint and the network"
         )
     if kind.transient and status is None and not kind.code:
         return StorageError(

@@ -10,9 +10,10 @@ Attempts and time are bounded at both levels: each SDK is configured for SDK_ATT
 a connect and a read timeout (see the remotes' modules), and a file is tried DEFAULT_ATTEMPTS times with a
 jittered delay of at most `base * 2**retry` seconds between tries. The timeouts come from one setting,
 `MLDOCK_STORAGE_TIMEOUT` (seconds, default 60, read from the remote's environment mapping): each request gets
-that time divided by SDK_ATTEMPTS * DEFAULT_ATTEMPTS to connect and as much to wait for its next bytes, so an
-endpoint that never answers fails the first request (a listing or a bucket lookup) within about half the
-setting plus the SDK's delays, and one file within about the setting plus the delays. docs/storage.md
+that time divided by TIMEOUT_SHARES (2 * SDK_ATTEMPTS) to connect and as much to wait for its next bytes, so
+an endpoint that never answers fails the first request (a listing or a bucket lookup) within about half the
+setting plus the SDK's delays; a file is retried only within the setting since its first attempt began, so one
+file ends within about one and a half times the setting plus the delays. docs/storage.md
 ("Retries and time limits") works out the worst case per cloud.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_STORAGE_TIMEOUT",
     "READ_TIMEOUT",
     "SDK_ATTEMPTS",
+    "TIMEOUT_SHARES",
     "Timeouts",
     "backoff_delays",
     "call_with_retry",
@@ -44,15 +46,20 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_ATTEMPTS = 2
-"""Whole-file attempts: the SDKs already retry each request, so one more try covers what they cannot (a stream
-cut half-way, a checksum mismatch) without multiplying their retries further."""
+DEFAULT_ATTEMPTS = 5
+"""Whole-file attempts, for what the SDKs' own request retries cannot cover (a stream cut half-way, a response
+garbled in transit, a checksum mismatch). A file is tried again only while less than the storage timeout has
+passed since its first attempt began (`retry_window`), so more attempts never lengthen the worst case past
+about one and a half storage timeouts."""
 SDK_ATTEMPTS = 3
+TIMEOUT_SHARES = 2 * SDK_ATTEMPTS
+"""The storage timeout is divided by this for each request's connect and read timeouts: an endpoint that never
+answers fails a request's SDK attempts within half the setting (plus the SDK's delays)."""
 """Attempts per request the SDKs are configured for (botocore, azure-storage), and per file attempt for
 google-cloud-storage (whose retry counts every request of one file together)."""
 DEFAULT_STORAGE_TIMEOUT = 60.0
 """Seconds `MLDOCK_STORAGE_TIMEOUT` gives when unset: an endpoint that never answers fails within about this."""
-CONNECT_TIMEOUT = DEFAULT_STORAGE_TIMEOUT / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+CONNECT_TIMEOUT = DEFAULT_STORAGE_TIMEOUT / TIMEOUT_SHARES
 """Seconds to wait for a connection, every SDK (with the default setting: 10)."""
 READ_TIMEOUT = CONNECT_TIMEOUT
 """Seconds to wait for the next bytes of a response (not for the whole response), every SDK (default: 10)."""
@@ -71,12 +78,12 @@ class Timeouts:
     @property
     def connect(self) -> float:
         """Seconds to wait for a connection."""
-        return self.total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+        return self.total / TIMEOUT_SHARES
 
     @property
     def read(self) -> float:
         """Seconds to wait for the next bytes of a response."""
-        return self.total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+        return self.total / TIMEOUT_SHARES
 
 
 def timeouts_from(environ: Mapping[str, str] | None = None) -> Timeouts:
@@ -108,9 +115,13 @@ def call_with_retry(
     base: float = 0.25,
     classify: Callable[[BaseException], bool] = is_transient,
     sleep: Callable[[float], None] = time.sleep,
+    retry_window: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """Call `fn`; on a transient failure wait and call again, up to `attempts` calls in all."""
+    """Call `fn`; on a transient failure wait and call again, up to `attempts` calls in all, and (with
+    `retry_window`) only while less than that many seconds have passed since the first call began."""
     delays = backoff_delays(attempts, base=base)
+    started = clock()
     while True:
         try:
             return fn()
@@ -118,6 +129,6 @@ def call_with_retry(
             if not classify(exc):
                 raise
             delay = next(delays, None)
-            if delay is None:
+            if delay is None or (retry_window is not None and clock() - started >= retry_window):
                 raise
             sleep(delay)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import importlib
 import os
 
+import botocore.session
 import pytest
+import requests
+from botocore.awsrequest import HTTPHeaders
+from botocore.parsers import create_parser
 
 from mldock.storage.classify import (
     AUTH_CLASSES,
@@ -14,7 +18,10 @@ from mldock.storage.classify import (
     NOT_FOUND_CLASSES,
     TRANSIENT_CLASSES,
     classify,
+    is_garbled_response,
+    is_transient,
 )
+from mldock.storage.errors_map import map_sdk_error
 from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
 
 GROUPS = {
@@ -143,3 +150,31 @@ def test_an_explicit_mapping_without_an_endpoint_ignores_os_environ(monkeypatch:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://from-os-environ:1")
     client = make_client({"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_REGION": "eu-west-1"})
     assert client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+
+
+def test_a_value_error_from_a_response_parser_is_a_transient_garbled_response() -> None:
+    operation = botocore.session.get_session().get_service_model("s3").operation_model("HeadObject")
+    headers = HTTPHeaders()
+    headers["Last-Modified"] = "Tue, 01 D"  # a Date header cut short, as a truncating proxy leaves it
+    with pytest.raises(ValueError, match="Invalid timestamp") as truncated_header:
+        create_parser("rest-xml").parse({"status_code": 200, "headers": headers, "body": b""}, operation.output_shape)
+    assert is_garbled_response(truncated_header.value)
+    assert is_transient(truncated_header.value)
+    mapped = map_sdk_error(truncated_header.value, "download", "s3://b/k", "http://127.0.0.1:9")
+    assert "cut short or garbled" in str(mapped)
+    assert "http://127.0.0.1:9" in str(mapped)
+
+
+def test_a_truncated_json_body_read_through_requests_is_transient() -> None:
+    response = requests.Response()
+    response._content = b'{"items": [{"name": "a'
+    with pytest.raises(ValueError, match="Unterminated string") as truncated_json:
+        response.json()
+    assert is_transient(truncated_json.value)
+
+
+def test_a_value_error_from_elsewhere_is_not_transient() -> None:
+    with pytest.raises(ValueError, match="invalid literal") as own:
+        int("not a number")
+    assert not is_garbled_response(own.value)
+    assert not is_transient(own.value)

@@ -10,7 +10,6 @@ from mldock.errors import StorageError, UserError
 from mldock.storage.classify import is_transient, status_code_of
 from mldock.storage.retry import (
     CONNECT_TIMEOUT,
-    DEFAULT_ATTEMPTS,
     SDK_ATTEMPTS,
     Timeouts,
     backoff_delays,
@@ -140,7 +139,7 @@ def test_backoff_is_capped_and_counts_attempts_minus_one() -> None:
 def test_the_storage_timeout_setting_splits_into_per_request_timeouts(environ: dict[str, str], total: float) -> None:
     timeouts = timeouts_from(environ)
     assert timeouts.total == total
-    assert timeouts.connect == timeouts.read == total / (SDK_ATTEMPTS * DEFAULT_ATTEMPTS)
+    assert timeouts.connect == timeouts.read == total / (2 * SDK_ATTEMPTS)
     assert Timeouts().connect == CONNECT_TIMEOUT
 
 
@@ -148,3 +147,17 @@ def test_the_storage_timeout_setting_splits_into_per_request_timeouts(environ: d
 def test_a_bad_storage_timeout_is_a_user_error_naming_the_variable(value: str) -> None:
     with pytest.raises(UserError, match="MLDOCK_STORAGE_TIMEOUT"):
         timeouts_from({"MLDOCK_STORAGE_TIMEOUT": value})
+
+
+def test_no_retry_starts_after_the_retry_window() -> None:
+    now = [0.0]
+    calls: list[float] = []
+
+    def fn() -> None:
+        calls.append(now[0])
+        now[0] += 4.0  # each failing call takes 4 s
+        raise ConnectionResetError(errno.ECONNRESET, "reset")
+
+    with pytest.raises(ConnectionResetError):
+        call_with_retry(fn, attempts=10, sleep=lambda _: None, retry_window=10.0, clock=lambda: now[0])
+    assert calls == [0.0, 4.0, 8.0]  # the third failure ends at 12 s, past the window: no fourth call
