@@ -20,8 +20,6 @@ import pytest
 
 from mldock.contract import IMPLICIT_STAGES, is_stage_name, is_truthy
 from mldock.errors import UserError
-from mldock.runners.host_environment import check_pass_env
-from mldock.runners.resources import parse_resources
 
 if TYPE_CHECKING:
     from mldock.project.config import ProjectConfig
@@ -225,6 +223,8 @@ def for_item(settings: Settings, item: pytest.Item) -> Settings:
 
 
 def _marker_resources(item: pytest.Item, value: object) -> Mapping[str, Any]:
+    from mldock.runners.resources import parse_resources  # lazy: the plugin loads no runner until a test runs one
+
     if not isinstance(value, Mapping):
         raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.mldock(resources={value!r}) must be a dict")
     try:
@@ -235,6 +235,8 @@ def _marker_resources(item: pytest.Item, value: object) -> Mapping[str, Any]:
 
 
 def _marker_pass_env(item: pytest.Item, value: object) -> tuple[str, ...]:
+    from mldock.runners.host_environment import check_pass_env  # lazy: as in _marker_resources
+
     names = [value] if isinstance(value, str) else value if isinstance(value, (list, tuple)) else None
     try:
         if names is None:
@@ -246,6 +248,10 @@ def _marker_pass_env(item: pytest.Item, value: object) -> tuple[str, ...]:
 
 def _pass_env(config: pytest.Config) -> tuple[str, ...]:
     given = [*(config.getini("mldock_pass_env") or []), *(config.getoption("mldock_pass_env", default=None) or [])]
+    if not given:
+        return ()
+    from mldock.runners.host_environment import check_pass_env  # lazy: as in _marker_resources
+
     try:
         return check_pass_env([name.strip() for name in given if name.strip()], "--mldock-pass-env / mldock_pass_env")
     except UserError as exc:
