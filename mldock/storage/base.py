@@ -8,7 +8,9 @@ A remote moves whole channel folders between a local directory and a URI prefix:
     remote.upload(Path("/opt/ml/output/metrics"), parse_uri("s3://bucket/run-1/metrics"))
 
 Rules (the container contract): folder structure kept; keys that would land outside the destination folder
-are refused before anything is written; files are written through a temporary name and renamed.
+are refused before anything is written; files are written through a temporary name and renamed. A process
+killed mid-transfer leaves its temporary files (`.NAME.XXXX.mldock-partial`) behind: the next download into
+that folder removes them first (`remove_partials`), so one download into a folder at a time is the rule.
 
 Buckets are named by the RemoteURI of their root: `s3://bucket`, `gs://bucket`, `az://container` (a cloud
 bucket URI with a prefix is refused, so no prefix is ever mistaken for a whole bucket), and for `file://` the
@@ -30,6 +32,7 @@ from mldock.errors import StorageError, UnsafeKeyError
 from mldock.storage.uri import RemoteURI
 
 __all__ = [
+    "PARTIAL_SUFFIX",
     "ContentMismatch",
     "ObjectInfo",
     "ProgressCallback",
@@ -37,7 +40,11 @@ __all__ = [
     "TransferReport",
     "atomic_write",
     "local_path_for_key",
+    "remove_partials",
 ]
+
+PARTIAL_SUFFIX = ".mldock-partial"
+"""The suffix of the temporary files `atomic_write` writes; a file with it is never complete."""
 
 
 ProgressCallback = Callable[[int], None]
@@ -136,7 +143,7 @@ def local_path_for_key(dest: Path, key: str, *, uri: str = "") -> Path:
 def atomic_write(target: Path) -> Iterator[IO[bytes]]:
     """Open a temporary file beside `target`; on success rename it to `target`, on failure remove it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".mldock-partial", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=PARTIAL_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -145,3 +152,25 @@ def atomic_write(target: Path) -> Iterator[IO[bytes]]:
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_partials(dest: Path) -> int:
+    """Remove the temporary files an interrupted transfer left below the folder `dest` (`.*.mldock-partial`,
+    symbolic links not followed); the number removed. StorageError when one cannot be removed."""
+    removed = 0
+    if not dest.is_dir():
+        return 0
+    for folder, _dirs, names in os.walk(dest):
+        for name in names:
+            if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
+                path = Path(folder, name)
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot remove the partial file {path} left by an earlier transfer: {exc}"
+                    ) from exc
+                removed += 1
+    return removed

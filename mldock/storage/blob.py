@@ -30,12 +30,14 @@ from typing import IO, TypeVar
 
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
+    PARTIAL_SUFFIX,
     ContentMismatch,
     ObjectInfo,
     ProgressCallback,
     TransferReport,
     atomic_write,
     local_path_for_key,
+    remove_partials,
 )
 from mldock.storage.errors_map import storage_errors
 from mldock.storage.retry import DEFAULT_ATTEMPTS, Timeouts, call_with_retry, timeouts_from
@@ -54,7 +56,6 @@ __all__ = [
 
 DEFAULT_CONCURRENCY = 16
 LARGE_FILE = 8 * 1024 * 1024
-PARTIAL_SUFFIX = ".mldock-partial"
 _HASH_CHUNK = 1024 * 1024
 
 T = TypeVar("T")
@@ -170,6 +171,10 @@ class BlobRemote:
     def _bucket_exists(self, bucket: str) -> bool:
         raise NotImplementedError
 
+    def _before_upload(self, bucket: str, objects: builtins.list[tuple[str, int]]) -> None:
+        """Called with the (key, size) pairs an upload is about to write, before the first (S3 aborts the
+        multipart uploads a killed upload of these keys left behind); nothing by default."""
+
     def _create_bucket(self, bucket: str) -> None:
         """Create `bucket`; an error when it exists (mapped to StorageError) is fine: callers check first."""
         raise NotImplementedError
@@ -215,6 +220,7 @@ class BlobRemote:
         if not listing:
             raise RemoteNotFoundError(f"{uri}: no object and no objects below it; nothing to download")
         folders, files = _plan(listing, dest, str(uri))
+        remove_partials(dest)  # left by a download into this folder that was killed
         with storage_errors("download", str(uri), self._transport_hint):
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -253,6 +259,8 @@ class BlobRemote:
                 self._create_if_missing(uri.bucket)
         files = sorted(_walk(src, str(uri)))
         base = folder_prefix(uri.prefix)
+        with storage_errors("upload to", str(uri), self._transport_hint):
+            self._before_upload(uri.bucket, [(base + rel, size) for rel, _, size in files])
         tracker = Progress(progress)
 
         def send(job: tuple[str, Path, int]) -> int:

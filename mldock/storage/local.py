@@ -13,7 +13,7 @@ Semantics, mirroring the cloud remotes:
   resolved, as with a platform's channel that is already local) copies nothing and reports the files it holds
   (`bytes` is their total size; progress is not called).
 - Symbolic links to files are followed; linked folders are not descended into. Partial files written by an
-  interrupted transfer (`*.mldock-partial`) are never listed.
+  interrupted transfer (`*.mldock-partial`) are never listed, and a download removes those below `dest` first.
 - Every file is written through `atomic_write` and its size checked against the source.
 - Bucket administration takes the folder that is the bucket: `create_bucket(parse_uri("file:///srv/b"))` makes
   `/srv/b` (and its parents), `bucket_exists` is "is a folder", `delete_bucket` removes the folder and
@@ -32,18 +32,19 @@ from pathlib import Path
 
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
+    PARTIAL_SUFFIX,
     ObjectInfo,
     ProgressCallback,
     TransferReport,
     atomic_write,
     local_path_for_key,
+    remove_partials,
 )
 from mldock.storage.uri import RemoteURI
 
 __all__ = ["LocalRemote"]
 
 _CHUNK = 1024 * 1024
-_PARTIAL_SUFFIX = ".mldock-partial"
 
 
 class LocalRemote:
@@ -78,6 +79,7 @@ class LocalRemote:
                 uri=str(uri), files=len(objects), bytes=sum(o.size for o in objects), keys=tuple(o.key for o in objects)
             )
         plan = [(source_root / o.key, local_path_for_key(dest, o.key, uri=str(uri)), o) for o in objects]
+        remove_partials(dest)  # left by a download into this folder that was killed
         return self._copy_all(str(uri), plan, progress)
 
     def upload(
@@ -166,7 +168,7 @@ def _walk(root: Path, where: str) -> Iterable[str]:
     for folder, _dirs, files in os.walk(root, onerror=fail):
         for name in files:
             path = Path(folder, name)
-            if name.endswith(_PARTIAL_SUFFIX) or not path.is_file():
+            if name.endswith(PARTIAL_SUFFIX) or not path.is_file():
                 continue
             yield path.relative_to(root).as_posix()
 

@@ -16,7 +16,8 @@ s3transfer re-reads no part on its own (a broken part stream fails the file, whi
 DEFAULT_ATTEMPTS). See docs/storage.md, "Retries and time limits".
 Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts, several at once; smaller
 ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
-at once. boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
+at once. An upload first aborts the incomplete multipart uploads of the keys it writes in parts (what a killed
+upload leaves behind). boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
 against its MD5 ETag before the rename.
 """
 
@@ -30,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress, md5_of_fd
-from mldock.storage.classify import is_not_found, status_code_of
+from mldock.storage.classify import error_code_of, is_not_found, status_code_of
 from mldock.storage.http import ca_bundle, proxies_for
 from mldock.storage.retry import DEFAULT_ATTEMPTS, SDK_ATTEMPTS, Timeouts, timeouts_from
 
@@ -196,6 +197,26 @@ class S3Remote(BlobRemote):
                 progress(bytes_transferred)
 
         self.manager.upload(str(path), bucket, key, subscribers=[Subscriber()]).result()
+
+    def _before_upload(self, bucket: str, objects: list[tuple[str, int]]) -> None:
+        """Abort the incomplete multipart uploads of the keys this upload writes in parts (a killed upload
+        leaves them, and S3 bills their parts until they are aborted). Only those keys are touched: they are
+        about to be overwritten whole, so nothing another writer could still complete is lost."""
+        keys = {key for key, size in objects if size >= self.part_size}
+        if not keys:
+            return
+        first, last = min(keys), max(keys)
+        shared = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first))
+        prefix = first[:shared]  # the keys' common prefix (characters, not folders): one listing covers them
+        stale: list[tuple[str, str]] = []
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            stale.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if u.get("Key") in keys)
+        for key, upload_id in stale:
+            try:
+                self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except Exception as exc:
+                if not is_not_found(exc) and error_code_of(exc) != "NoSuchUpload":  # finished meanwhile
+                    raise
 
     def _bucket_exists(self, bucket: str) -> bool:
         try:

@@ -149,3 +149,17 @@ def test_download_of_a_single_file_into_its_own_folder_copies_nothing(source: Pa
     report = LocalRemote().download(parse_uri(f"file://{source}/top.txt"), source)
     assert (report.files, report.keys) == (1, ("top.txt",))
     assert (source / "top.txt").stat().st_ino == before
+
+
+def test_a_download_removes_the_partial_files_a_killed_download_left(source: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "a" / "b").mkdir(parents=True)
+    (dest / "a" / "b" / ".deep.bin.k2j4.mldock-partial").write_bytes(b"half")
+    (dest / ".top.txt.x1.mldock-partial").write_bytes(b"half")
+    (dest / "kept.mldock-partial.txt").write_text("not a partial file")
+    LocalRemote().download(parse_uri(f"file://{source}"), dest)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == [
+        "a/b/deep.bin",
+        "kept.mldock-partial.txt",
+        "top.txt",
+    ]
