@@ -269,10 +269,11 @@ def test_training_against_emulator_containers_on_their_network(
     client = runner.client
     with ResourceTracker(client) as tracker:
         network = create_network(client, tracker).name
-        s3, gcs = S3EmulatorContainer(client=client), GCSEmulatorContainer(client=client)
+        s3 = S3EmulatorContainer(client=client, network=network)
+        gcs = GCSEmulatorContainer(client=client, network=network)
         try:
-            s3.start(network=network)
-            gcs.start(network=network)
+            s3.start()
+            gcs.start()
             cloud = {"s3": s3, "gcs": gcs}
             s3.client().create_bucket(Bucket=bucket)
             gcs_bucket = _gcs_client(cloud).create_bucket(bucket)
