@@ -125,6 +125,12 @@ def submit_command(
     console = err()
     if note:
         console.print(f"note: {note}", markup=False)
+    if not config.stage(stage).production:
+        console.print(
+            f"note: stage {stage!r} is not a production stage: its channels name the buckets its local runs "
+            "use (emulated ones, unless the job can reach them)",
+            markup=False,
+        )
     if dry_run:
         if pod:
             from mldock.submit.kubernetes import pod_manifest, render

@@ -30,7 +30,9 @@ def job_image(
     """The image reference for a job of `project`, and a note when it is not a pushed digest."""
     if image:
         if not _REFERENCE.match(image) or ("@" in image and "@sha256:" not in image):
-            raise UserError(f"--image {image!r} is not an image reference (REPOSITORY[:TAG] or REPOSITORY@sha256:...)")
+            # not echoed when it holds an '@' that is not a digest's: `user:password@registry/...` is a mistake
+            shown = repr(image) if "@" not in image or "@sha256:" in image else "(with a user part, not shown)"
+            raise UserError(f"--image {shown} is not an image reference (REPOSITORY[:TAG] or REPOSITORY@sha256:...)")
         ref = ImageRef.parse(image)
         if ref.pinned:
             return ref, None

@@ -12,8 +12,9 @@ How a stage maps (mldock.runtime.sagemaker recognises the same layout inside the
   `/opt/ml/model` into `<path>/<job>/output/model.tar.gz`) unless `output_path` is set.
 - Every other channel (gs://, az://, s3:// outputs, a second model channel) keeps its MLDOCK_* variable in
   `Environment`: the container moves that data itself, exactly as in `mldock run`.
-- Hyperparameters become `HyperParameters` as strings: text as it is, anything else as JSON (the runtime's
-  typed reads turn "50" back into 50).
+- Hyperparameters become `HyperParameters` as JSON text, as the SageMaker SDK writes them: `50` -> "50",
+  `"adam"` -> "\\"adam\\"" (mldock.runtime.sagemaker.unquote_values turns a JSON-quoted string back into the
+  text, and typed reads turn "50" back into 50), so a text value that looks like a number stays text.
 - `ResourceConfig` from instance_type/instance_count/volume_size_gb, `StoppingCondition` from
   max_runtime_seconds, `CheckpointConfig` from checkpoint_uri, `RoleArn` from role_arn.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any
 
 import boto3
@@ -91,7 +93,7 @@ def build_request(spec: JobSpec) -> dict[str, Any]:
             "VolumeSizeInGB": settings["volume_size_gb"],
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": settings["max_runtime_seconds"]},
-        "HyperParameters": {k: v if isinstance(v, str) else json.dumps(v) for k, v in spec.hyperparameters.items()},
+        "HyperParameters": {k: json.dumps(v) for k, v in spec.hyperparameters.items()},
         "Environment": environment,
         "Tags": [{"Key": "mldock:project", "Value": spec.project}, {"Key": "mldock:stage", "Value": spec.stage}],
     }
@@ -104,8 +106,9 @@ def build_request(spec: JobSpec) -> dict[str, Any]:
     return request
 
 
+@cache
 def input_shape() -> StructureShape:
-    """CreateTrainingJob's input shape from botocore's bundled SageMaker service model (offline)."""
+    """CreateTrainingJob's input shape from botocore's bundled SageMaker service model (offline; read once)."""
     model = botocore.session.get_session().get_service_model("sagemaker")
     shape = model.operation_model(_OPERATION).input_shape
     assert isinstance(shape, StructureShape)

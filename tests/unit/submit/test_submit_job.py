@@ -98,8 +98,11 @@ def test_the_image_is_the_given_digest_else_the_content_hash_tag_with_a_note(tmp
     assert local.reference.startswith("localhost/mldock/p:")
     assert note is not None
     assert "cannot pull it" in note
-    with pytest.raises(UserError, match=r"--image 'reg\.example\.com/p@md5:00' is not an image reference"):
-        job_image(project, image="reg.example.com/p@md5:00")
+    with pytest.raises(UserError, match=r"--image 'reg\.example\.com/p:1 2' is not an image reference"):
+        job_image(project, image="reg.example.com/p:1 2")
+    with pytest.raises(UserError, match=r"--image \(with a user part, not shown\) is not") as caught:
+        job_image(project, image="ci:hunter22@reg.example.com/p:1")
+    assert "hunter22" not in str(caught.value)
 
 
 def test_a_job_record_is_found_by_its_id_or_its_name(tmp_path: Path) -> None:

@@ -8,15 +8,21 @@ the kubernetes client's V1Job), and each gets deliberately broken requests that 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mldock.errors import UserError
 from mldock.project import load_project
+from mldock.project.config import ProjectConfig, StageConfig
+from mldock.runtime.redact import is_secret_name
+from mldock.runtime.sagemaker import unquote_values
 from mldock.submit import ImageRef, JobSpec, job_spec, load_engine
 from mldock.submit.kubernetes import pod_manifest
 
@@ -179,3 +185,28 @@ def test_azureml_names_compute_and_instance_count() -> None:
     assert request["compute"] == "azureml:cpu-cluster"
     assert request["resources"] == {"instance_count": 2, "instance_type": "Standard_DS3_v2"}
     assert request["command"] == "mldock-entrypoint train"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_characters="=@:"), max_size=40),  # no credential-like text (refused)
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=8,
+)
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True).filter(lambda name: not is_secret_name(name))
+
+
+@given(hyperparameters=st.dictionaries(NAMES, JSON_VALUES, max_size=6))
+def test_sagemaker_hyperparameters_read_back_by_the_runtime_are_the_stage_s(hyperparameters: dict[str, Any]) -> None:
+    project = ProjectConfig(root=EXAMPLE, name="p")
+    stage = StageConfig(name="prod", environment={"MLDOCK_OUTPUT_MODEL_CHANNEL_MODEL": "s3://models/m"},
+                        hyperparameters=hyperparameters)  # fmt: skip
+    spec = job_spec(project, stage, "sagemaker", image=IMAGE, overrides=SETTINGS["sagemaker"], now=NOW)
+    request = load_engine("sagemaker").build_request(spec)
+    load_engine("sagemaker").validate_request(request)
+    read_back = unquote_values(request["HyperParameters"])  # what the runtime makes of SageMaker's file
+    for key, value in hyperparameters.items():
+        if isinstance(value, str):
+            assert read_back[key] == value
+        else:
+            assert json.loads(read_back[key]) == value
