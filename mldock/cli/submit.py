@@ -133,6 +133,7 @@ def submit_command(
         )
     if dry_run:
         if pod:
+            # the kubernetes SDK's module, only for --platform kubernetes (load_engine has loaded it already)
             from mldock.submit.kubernetes import pod_manifest, render
 
             click.echo(render(pod_manifest(request)), nl=False)
