@@ -7,8 +7,13 @@
 How a stage maps:
 - `environment.image` is the image; `command` is `mldock-entrypoint train` (Azure ML runs the command in the
   image, replacing its entrypoint);
-- every stage variable (channel variables included: the container moves its data itself, as in `mldock run`)
-  and `MLDOCK_HYPERPARAMETERS` in `environment_variables`;
+- az:// channels on a container that `datastores` maps to a workspace datastore become the job's `inputs`
+  (download mode) and `outputs` (upload mode) of type uri_folder, at `azureml://datastores/<d>/paths/<prefix>`:
+  Azure ML moves that data, and the command hands each folder to mldock as a file:// channel
+  (`MLDOCK_INPUT_CHANNEL_TRAIN=file://${{inputs.train}} ... mldock-entrypoint train`), which the runtime reads
+  and writes like any other channel;
+- every other stage variable (the other channel variables included: the container moves that data itself, as
+  in `mldock run`) and `MLDOCK_HYPERPARAMETERS` in `environment_variables`;
 - `compute` (`azureml:<name>`), `resources.instance_count` / `resources.instance_type`, `experiment_name`
   (default: the project name); the job's storage access comes from the compute's managed identity, never
   from a key in the job.
@@ -33,6 +38,7 @@ from azure.core.exceptions import AzureError
 from marshmallow.exceptions import ValidationError
 
 from mldock.errors import ToolingError, UserError
+from mldock.runtime.channels import Channel
 from mldock.submit.job import JobSpec
 
 __all__ = ["SCHEMA", "build_request", "status", "submit", "validate_request"]
@@ -48,18 +54,28 @@ def build_request(spec: JobSpec) -> dict[str, Any]:
     resources: dict[str, Any] = {"instance_count": spec.instance_count}
     if settings.get("instance_type"):
         resources["instance_type"] = settings["instance_type"]
+    native = _native_channels(spec, settings.get("datastores", {}))
+    inputs = {c.name: _data(c, datastore, "download") for c, datastore in native if c.kind.is_input}
+    outputs = {c.name: _data(c, datastore, "upload") for c, datastore in native if not c.kind.is_input}
+    bindings = [f"{c.variable}=file://{_reference(c)}" for c, _ in native]
+    mapped = {c.variable for c, _ in native}
+    environment = {k: v for k, v in spec.environment.items() if k not in mapped}
     body: dict[str, Any] = {
         "$schema": SCHEMA,
         "type": "command",
         "name": spec.job_name,
         "display_name": spec.job_name,
         "experiment_name": settings.get("experiment_name", spec.project),
-        "command": COMMAND,
+        "command": " ".join([*bindings, COMMAND]),
         "environment": {"image": spec.image.reference},
-        "environment_variables": {**spec.environment, **spec.hyperparameters_variable()},
+        "environment_variables": {**environment, **spec.hyperparameters_variable()},
         "resources": resources,
         "tags": {"mldock:project": spec.project, "mldock:stage": spec.stage},
     }
+    if inputs:
+        body["inputs"] = inputs
+    if outputs:
+        body["outputs"] = outputs
     if settings.get("compute"):
         body["compute"] = f"azureml:{settings['compute']}"
     return body
@@ -100,6 +116,31 @@ def status(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- internals ------------------------------------------------------------------------------------------------
+
+_BINDING_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _native_channels(spec: JobSpec, datastores: Mapping[str, str]) -> list[tuple[Channel, str]]:
+    """The az:// channels on a container with a datastore, whose name can be an input/output name (one per name)."""
+    chosen: dict[str, tuple[Channel, str]] = {}
+    for channel in spec.channels:
+        datastore = datastores.get(channel.uri.bucket) if channel.uri.scheme == "az" else None
+        usable = datastore and channel.uri.prefix.strip("/") and _BINDING_NAME.match(channel.name)
+        if usable and datastore and channel.name not in chosen:
+            chosen[channel.name] = (channel, datastore)
+    return list(chosen.values())
+
+
+def _reference(channel: Channel) -> str:
+    """`${{inputs.<name>}}` / `${{outputs.<name>}}`: the folder Azure ML gives the job for that channel."""
+    side = "inputs" if channel.kind.is_input else "outputs"
+    return "${{" + f"{side}.{channel.name}" + "}}"
+
+
+def _data(channel: Channel, datastore: str, mode: str) -> dict[str, str]:
+    path = f"azureml://datastores/{datastore}/paths/{channel.uri.prefix.strip('/')}"
+    return {"type": "uri_folder", "path": path, "mode": mode}
+
 
 
 def _client(settings: Mapping[str, Any]) -> MLClient:

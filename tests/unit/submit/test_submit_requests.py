@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from mldock.errors import UserError
 from mldock.project import load_project
 from mldock.project.config import ProjectConfig, StageConfig
+from mldock.runtime.channels import parse_channels
 from mldock.runtime.redact import is_secret_name
 from mldock.runtime.sagemaker import unquote_values
 from mldock.submit import ImageRef, JobSpec, job_spec, load_engine
@@ -177,6 +178,39 @@ def test_kubernetes_references_secrets_and_becomes_an_indexed_job_for_several_no
     pod = pod_manifest(manifest)
     assert pod["kind"] == "Pod"
     assert pod["spec"] is manifest["spec"]["template"]["spec"]
+
+
+def test_azureml_az_channels_with_a_datastore_become_inputs_and_outputs(tmp_path: Path) -> None:
+    (tmp_path / "mldock.json").write_text(
+        '{"name": "p", "stages": {"prod": {"environment": {"INPUT_CHANNEL_TRAIN": "az://data/wine/train",'
+        ' "OUTPUT_CHANNEL_METRICS": "az://metrics/wine", "OUTPUT_MODEL_CHANNEL_MODEL": "s3://models/m",'
+        ' "INPUT_CHANNEL_OTHER": "az://unmapped/x"},'
+        ' "platforms": {"azureml": {"compute": "cpu",'
+        ' "datastores": {"data": "wine_data", "metrics": "wine_metrics"}}}}}}'
+    )
+    project = load_project(tmp_path)
+    engine = load_engine("azureml")
+    body = engine.build_request(job_spec(project, project.stage("prod"), "azureml", image=IMAGE, now=NOW))
+    engine.validate_request(body)
+    assert body["inputs"] == {
+        "train": {"type": "uri_folder", "path": "azureml://datastores/wine_data/paths/wine/train", "mode": "download"}
+    }
+    assert body["outputs"] == {
+        "metrics": {"type": "uri_folder", "path": "azureml://datastores/wine_metrics/paths/wine", "mode": "upload"}
+    }
+    assert body["command"] == (
+        "MLDOCK_INPUT_CHANNEL_TRAIN=file://${{inputs.train}} MLDOCK_OUTPUT_CHANNEL_METRICS=file://${{outputs.metrics}} "
+        "mldock-entrypoint train"
+    )
+    assert body["environment_variables"] == {
+        "MLDOCK_INPUT_CHANNEL_OTHER": "az://unmapped/x",
+        "MLDOCK_OUTPUT_MODEL_CHANNEL_MODEL": "s3://models/m",
+        "MLDOCK_STAGE": "prod",
+    }
+    # what the command hands the runtime once Azure ML has put its folder path in place of the binding
+    mounted = {"MLDOCK_INPUT_CHANNEL_TRAIN": "file:///mnt/azureml/cr/j/0a1b/cap/data-capability/wd/INPUT_train"}
+    [channel] = parse_channels(mounted, Path("/opt/ml"))
+    assert (channel.name, channel.uri.scheme) == ("train", "file")
 
 
 def test_azureml_names_compute_and_instance_count() -> None:
