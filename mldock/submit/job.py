@@ -16,6 +16,7 @@ Rules:
   a signature parameter, an account key), is a UserError naming it, before any request is built: a job gets
   its credentials from the platform (a role, a service account, a managed identity, a Kubernetes Secret).
 - The cloud SDK variables of the developer's machine (AWS_*, GOOGLE_*, ...) are never copied into a request.
+- A file:// channel (a folder on the developer's machine) is a UserError naming its variable: no job can reach it.
 """
 
 from __future__ import annotations
@@ -166,12 +167,19 @@ def job_spec(
     environment = stage.container_environment()
     merged_hyperparameters = {**stage.hyperparameters, **(hyperparameters or {})}
     check_no_secrets(stage, environment, merged_hyperparameters)
+    channels = stage_channels(stage)
+    for channel in channels:
+        if channel.uri.scheme == "file":
+            raise UserError(
+                f"stages.{stage.name}.environment.{channel.variable}: {channel.uri} is a folder on this machine, "
+                f"which a {platform} job cannot reach; give the channel a bucket (s3://, gs://, az://)"
+            )
     return JobSpec(
         project=project.name,
         stage=stage.name,
         job_name=job_name or default_job_name(project.name, stage.name, now),
         image=image,
-        channels=stage_channels(stage),
+        channels=channels,
         hyperparameters=MappingProxyType(merged_hyperparameters),
         environment=MappingProxyType(environment),
         settings=MappingProxyType(settings),

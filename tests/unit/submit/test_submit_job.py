@@ -73,6 +73,13 @@ def test_a_secret_never_reaches_a_request(tmp_path: Path, platform: str, stage: 
         assert secret not in str(caught.value)
 
 
+@pytest.mark.parametrize("platform", ["sagemaker", "vertex", "azureml", "kubernetes"])
+def test_a_channel_on_this_machine_is_refused_naming_it(tmp_path: Path, platform: str) -> None:
+    project = project_with(tmp_path, {"environment": {"INPUT_CHANNEL_TRAIN": f"file://{tmp_path}/data"}})
+    with pytest.raises(UserError, match=r"stages\.prod\.environment\.MLDOCK_INPUT_CHANNEL_TRAIN: file://.* cannot"):
+        job_spec(project, project.stage("prod"), platform, image=IMAGE)
+
+
 @given(
     project=st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,62}", fullmatch=True),
     stage=st.from_regex(r"[a-z][a-z0-9_-]{0,62}", fullmatch=True),
