@@ -39,6 +39,7 @@ from marshmallow.exceptions import ValidationError
 
 from mldock.errors import ToolingError, UserError
 from mldock.runtime.channels import Channel
+from mldock.runtime.redact import redact_credentials
 from mldock.submit.job import JobSpec
 
 __all__ = ["SCHEMA", "build_request", "status", "submit", "validate_request"]
@@ -101,7 +102,8 @@ def submit(body: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, st
     try:
         created = client.jobs.create_or_update(job)
     except AzureError as exc:
-        raise ToolingError(f"Azure ML refused job {body.get('name')!r}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"Azure ML refused job {body.get('name')!r}: {detail}") from exc
     return {"job": str(created.name), "url": str(created.studio_url or "")}
 
 
@@ -111,7 +113,8 @@ def status(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     try:
         found = client.jobs.get(job)
     except AzureError as exc:
-        raise ToolingError(f"Azure ML job {job!r}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"Azure ML job {job!r}: {detail}") from exc
     return {"job": job, "platform": "azureml", "status": str(found.status), "url": str(found.studio_url or "")}
 
 

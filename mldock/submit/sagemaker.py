@@ -41,6 +41,7 @@ from botocore.validate import ParamValidator
 
 from mldock.errors import ToolingError, UserError
 from mldock.runtime.channels import Channel, ChannelKind
+from mldock.runtime.redact import redact_credentials
 from mldock.submit.job import JobSpec
 
 __all__ = [
@@ -132,7 +133,8 @@ def submit(request: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str,
     try:
         answer = client.create_training_job(**request)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ToolingError(f"SageMaker refused training job {request.get('TrainingJobName')!r}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"SageMaker refused training job {request.get('TrainingJobName')!r}: {detail}") from exc
     return {"job": str(request["TrainingJobName"]), "arn": str(answer.get("TrainingJobArn", ""))}
 
 
@@ -142,7 +144,8 @@ def describe(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     try:
         answer: dict[str, Any] = client.describe_training_job(TrainingJobName=job)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ToolingError(f"SageMaker training job {job!r}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"SageMaker training job {job!r}: {detail}") from exc
     return answer
 
 
@@ -186,7 +189,8 @@ def logs(job: str, settings: Mapping[str, Any]) -> Iterator[str]:
     except client.exceptions.ResourceNotFoundException:
         return
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise ToolingError(f"the logs of SageMaker training job {job!r} ({LOG_GROUP}): {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"the logs of SageMaker training job {job!r} ({LOG_GROUP}): {detail}") from exc
 
 
 # -- internals ------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from google.protobuf import json_format
 
 from mldock.errors import ToolingError, UserError
 from mldock.runtime.channels import ChannelKind
+from mldock.runtime.redact import redact_credentials
 from mldock.submit.job import JobSpec
 
 __all__ = ["DEFAULTS", "build_request", "status", "submit", "validate_request"]
@@ -99,7 +100,8 @@ def submit(body: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, st
     try:
         job = client.create_custom_job(parent=parent, custom_job=aiplatform_v1.CustomJob.from_json(json.dumps(body)))
     except google_exceptions.GoogleAPIError as exc:
-        raise ToolingError(f"Vertex AI refused custom job {body.get('displayName')!r} in {parent}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"Vertex AI refused custom job {body.get('displayName')!r} in {parent}: {detail}") from exc
     job_id = job.name.rsplit("/", 1)[-1]
     url = f"https://console.cloud.google.com/vertex-ai/locations/{region}/training/{job_id}?project={merged['project']}"
     return {"job": job.name, "url": url}
@@ -112,7 +114,8 @@ def status(job: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     try:
         found = client.get_custom_job(name=job)
     except google_exceptions.GoogleAPIError as exc:
-        raise ToolingError(f"Vertex AI custom job {job!r}: {exc}") from exc
+        detail = redact_credentials(str(exc))  # an SDK message may echo a signed URL or token
+        raise ToolingError(f"Vertex AI custom job {job!r}: {detail}") from exc
     answer: dict[str, Any] = {"job": job, "platform": "vertex", "status": found.state.name}
     if found.error.message:
         answer["failure_reason"] = found.error.message
