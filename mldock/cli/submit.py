@@ -6,6 +6,7 @@ Kubernetes, validated offline by the engine's own models before anything is sent
     $ mldock submit --platform kubernetes --stage dev --dry-run --pod     # its pod, for `podman kube play`
     $ mldock submit --platform vertex --stage prod --image REPO@sha256:... --set project=my-project
     $ mldock status wine-prod-20261202-101500
+    $ mldock status wine-prod-20261202-101500 --wait     # until it ends: exit 0 on success, 1 otherwise
     $ mldock logs wine-prod-20261202-101500             # SageMaker (CloudWatch Logs) and Kubernetes
 
 Per-platform settings come from `stages.<stage>.platforms.<platform>` in mldock.json; `--set KEY=VALUE`,
@@ -14,6 +15,7 @@ Per-platform settings come from `stages.<stage>.platforms.<platform>` in mldock.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ from mldock.submit.job import PLATFORMS, job_spec
 from mldock.submit.records import JOBS_DIR, load_record, save_record
 
 __all__ = ["logs_command", "status_command", "submit_command"]
+
+EXIT_JOB_FAILED = 1
+"""`mldock status --wait`: the job ended, and not in success."""
 
 _INSTANCE_TYPE_SETTING = {"sagemaker": "instance_type", "vertex": "machine_type", "azureml": "instance_type"}
 
@@ -170,18 +175,32 @@ def submit_command(
 @project_option
 @platform_option
 @set_option
+@click.option("--wait", is_flag=True, help="Poll until the job ends; exit 0 when it succeeded, 1 otherwise.")
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Seconds between polls (--wait)."
+)
 @json_option
-def status_command(project: str, job: str, platform: str | None, settings: tuple[str, ...], as_json: bool) -> None:
+def status_command(
+    project: str, job: str, platform: str | None, settings: tuple[str, ...], wait: bool, interval: float, as_json: bool
+) -> int:
     """Show a submitted job's state (the platform and settings come from `mldock submit`'s record)."""
     engine, job_id, merged = _recorded(project, job, platform, settings)
     found = engine.status(job_id, merged)
+    while wait and found["status"] not in engine.final_states:
+        if not as_json:
+            err().print(f"{found['job']}: {found['status']}", markup=False)
+        time.sleep(interval)
+        found = engine.status(job_id, merged)
     if as_json:
         emit_json(found)
-        return
-    out().print(f"{found['job']}: {found['status']}", markup=False)
-    for key, value in found.items():
-        if key not in ("job", "status", "platform") and value:
-            out().print(f"  {key}: {value}", markup=False)
+    else:
+        out().print(f"{found['job']}: {found['status']}", markup=False)
+        for key, value in found.items():
+            if key not in ("job", "status", "platform") and value:
+                out().print(f"  {key}: {value}", markup=False)
+    if wait and not engine.final_states.get(str(found["status"]), False):
+        return EXIT_JOB_FAILED
+    return 0
 
 
 @click.command("logs")

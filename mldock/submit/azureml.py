@@ -42,11 +42,13 @@ from mldock.runtime.channels import Channel
 from mldock.runtime.redact import redact_credentials
 from mldock.submit.job import JobSpec
 
-__all__ = ["SCHEMA", "build_request", "status", "submit", "validate_request"]
+__all__ = ["FINAL_STATES", "SCHEMA", "build_request", "status", "submit", "validate_request"]
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/commandJob.schema.json"
 COMMAND = "mldock-entrypoint train"
 _WORKSPACE_SETTINGS = ("subscription_id", "resource_group", "workspace")
+FINAL_STATES: Mapping[str, bool] = {"Completed": True, "Failed": False, "Canceled": False, "NotResponding": False}
+"""A job's final statuses, and whether each is a success (`mldock status --wait`)."""
 
 
 def build_request(spec: JobSpec) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mldock.errors import UserError
@@ -35,6 +35,8 @@ class Engine:
     submit: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, str]]
     status: Callable[[str, Mapping[str, Any]], dict[str, Any]]
     render: Callable[[Mapping[str, Any]], str]
+    final_states: Mapping[str, bool] = field(default_factory=dict)
+    """The statuses a job ends in, and whether each is a success."""
     logs: Callable[[str, Mapping[str, Any]], Iterator[str]] | None = None
     """None where mldock cannot read the logs (Vertex AI: Cloud Logging; Azure ML: the studio)."""
 
@@ -63,5 +65,6 @@ def load_engine(name: str) -> Engine:
         submit=module.submit,
         status=module.status,
         render=getattr(module, "render", render_json),
+        final_states=module.FINAL_STATES,
         logs=getattr(module, "logs", None),
     )

@@ -35,11 +35,23 @@ from pydantic import ValidationError
 from mldock.errors import ToolingError, UserError
 from mldock.submit.job import JobSpec
 
-__all__ = ["CONTAINER", "build_request", "logs", "pod_manifest", "render", "status", "submit", "validate_request"]
+__all__ = [
+    "CONTAINER",
+    "FINAL_STATES",
+    "build_request",
+    "logs",
+    "pod_manifest",
+    "render",
+    "status",
+    "submit",
+    "validate_request",
+]
 
 CONTAINER = "train"
 _DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
+FINAL_STATES: Mapping[str, bool] = {"Complete": True, "Failed": False}
+"""The Job's final states as `status` reports them, and whether each is a success (`mldock status --wait`)."""
 
 
 def build_request(spec: JobSpec) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from mldock.submit.job import JobSpec
 
 __all__ = [
     "DEFAULTS",
+    "FINAL_STATES",
     "LOG_GROUP",
     "build_request",
     "describe",
@@ -64,6 +65,8 @@ DEFAULTS: Mapping[str, Any] = {
 _OPERATION = "CreateTrainingJob"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 """Where SageMaker writes a training job's output: one CloudWatch Logs stream per host, `<job>/<host>-<id>`."""
+FINAL_STATES: Mapping[str, bool] = {"Completed": True, "Failed": False, "Stopped": False}
+"""A job's final TrainingJobStatus values, and whether each is a success (`mldock status --wait`)."""
 
 
 def build_request(spec: JobSpec) -> dict[str, Any]:

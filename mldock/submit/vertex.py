@@ -37,12 +37,19 @@ from mldock.runtime.channels import ChannelKind
 from mldock.runtime.redact import redact_credentials
 from mldock.submit.job import JobSpec
 
-__all__ = ["DEFAULTS", "build_request", "status", "submit", "validate_request"]
+__all__ = ["DEFAULTS", "FINAL_STATES", "build_request", "status", "submit", "validate_request"]
 
 DEFAULTS: Mapping[str, Any] = {"region": "us-central1", "machine_type": "n1-standard-4"}
 _LABEL = re.compile(r"[^a-z0-9_-]+")
 _REQUIRED = re.compile(r"^\s+(\w+) \([^)]*\):\n\s+Required\.", re.MULTILINE)
 _ENTRYPOINT_ARGS = ["train"]
+FINAL_STATES: Mapping[str, bool] = {
+    "JOB_STATE_SUCCEEDED": True,
+    "JOB_STATE_FAILED": False,
+    "JOB_STATE_CANCELLED": False,
+    "JOB_STATE_EXPIRED": False,
+}
+"""A CustomJob's final states, and whether each is a success (`mldock status --wait`)."""
 
 
 def build_request(spec: JobSpec) -> dict[str, Any]:

@@ -108,6 +108,10 @@ def test_submit_prints_the_job_and_status_follows_it(
     assert status.stdout.startswith(f"{job}: Completed")
     assert f"model_artifacts: s3://wine-models/model/{job}/output/model.tar.gz" in status.stdout
 
+    waited = mldock("status", job, "--project", str(project), "--wait", "--interval", "1", env=aws_env)
+    assert waited.returncode == 0, waited.stderr
+    assert waited.stdout.startswith(f"{job}: Completed")
+
     as_json = mldock("status", job, "--project", str(project), "--json", env=aws_env)
     assert json.loads(as_json.stdout)["status"] == "Completed"
     record = json.loads(next((project / ".mldock" / "jobs").glob("*.json")).read_text())
