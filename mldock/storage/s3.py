@@ -16,9 +16,10 @@ s3transfer re-reads no part on its own (a broken part stream fails the file, whi
 DEFAULT_ATTEMPTS). See docs/storage.md, "Retries and time limits".
 Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts, several at once; smaller
 ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
-at once. An upload first aborts the incomplete multipart uploads of the keys it writes in parts (what a killed
-upload leaves behind). boto3 checks CRC32 on uploads and on whole-object downloads; a single-part object is also checked
-against its MD5 ETag before the rename.
+at once. Bodies are sent without `Expect: 100-continue` (a connection closed inside botocore's reading of
+the interim response would loop forever). An upload first aborts the incomplete multipart uploads of the keys
+it writes in parts (what a killed upload leaves behind). boto3 checks CRC32 on uploads and on whole-object
+downloads; a single-part object is also checked against its MD5 ETag before the rename.
 """
 
 from __future__ import annotations
@@ -83,7 +84,16 @@ def make_client(
     bundle = env.get("AWS_CA_BUNDLE") or ca_bundle(env)
     if bundle:
         client_options["verify"] = bundle
-    return boto3.session.Session(**session_options).client("s3", **client_options)
+    client = boto3.session.Session(**session_options).client("s3", **client_options)
+    client.meta.events.register("before-send.s3", _without_expect_continue)
+    return client
+
+
+def _without_expect_continue(request: Any, **kwargs: Any) -> None:
+    """Send PUT bodies without `Expect: 100-continue`: botocore reads the interim response's headers until a
+    blank line and never stops at end of stream, so a connection closed there would spin a thread forever."""
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
 
 
 class S3Remote(BlobRemote):
