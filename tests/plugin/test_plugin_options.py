@@ -216,7 +216,9 @@ def test_bad_markers_are_usage_errors(
 
 def test_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.mldock(stage=None, runner=None, pass_env=None, resources=None)*closest marker wins*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.mldock(stage=None, runner=None, pass_env=None, resources=None)*closest marker wins*"]
+    )
 
 
 def test_pass_env_comes_from_ini_option_and_marker(pytester: pytest.Pytester) -> None:

@@ -154,7 +154,8 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
 
 def test_an_unknown_field_lists_the_allowed_ones() -> None:
     message = _error({"name": "p", "image": "x"})
-    assert "allowed: $schema, base_image, description, name, pass_env, requirements, resources, serve, stages, train" in message
+    allowed = "$schema, base_image, description, name, pass_env, requirements, resources, serve, stages, train"
+    assert f"allowed: {allowed}" in message
 
 
 def test_invalid_json_gives_line_and_column() -> None:
