@@ -79,7 +79,11 @@ set_option = click.option(
     "--registry",
     envvar="MLDOCK_REGISTRY",
     metavar="HOST[:PORT][/NAMESPACE]",
-    help="Without --image: run REGISTRY/<name>:<content hash>, the tag `mldock push` pushed.",
+    help="Without --image: the digest the registry holds for REGISTRY/<name>:<content hash> (what `mldock push` "
+    "pushed), else that tag with a note.",
+)
+@click.option(
+    "--insecure", is_flag=True, help="With --registry: ask the registry for the pushed digest over plain HTTP."
 )
 @click.option("--job-name", metavar="NAME", help="The job's name [default: <project>-<stage>-<UTC timestamp>].")
 @click.option("--instance-count", type=click.IntRange(min=1), help="Machines (replicas) for the job.")
@@ -95,6 +99,7 @@ def submit_command(
     dry_run: bool,
     image: str | None,
     registry: str | None,
+    insecure: bool,
     job_name: str | None,
     instance_count: int | None,
     instance_type: str | None,
@@ -115,7 +120,7 @@ def submit_command(
         overrides[_INSTANCE_TYPE_SETTING[platform]] = instance_type
     config = load(project)
     engine = load_engine(platform)
-    reference, note = job_image(config, image=image, registry=registry)
+    reference, note = job_image(config, image=image, registry=registry, insecure=insecure)
     spec = job_spec(
         config,
         config.stage(stage),
