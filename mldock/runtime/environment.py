@@ -7,6 +7,8 @@
 Variables read (names and rules in mldock.contract): `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE`
 (default dev), `MLDOCK_PROJECT_DIR` (default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel
 variables (mldock.runtime.channels); every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
+`env.log_metric(name, value, step=None)` and `env.log_param(name, value)` report metrics
+(mldock.runtime.metrics).
 
 SageMaker's layout (mldock.runtime.sagemaker) is recognised with no `MLDOCK_*` variable: its input channels
 join `channels` as file:// channels onto their own folders (startup() copies nothing), its hyperparameters lose
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -34,6 +36,7 @@ from mldock.runtime.channels import (
     require_scheme,
 )
 from mldock.runtime.hyperparameters import Hyperparameters
+from mldock.runtime.metrics import MetricsLog
 from mldock.runtime.redact import redact_environ
 from mldock.runtime.sagemaker import SageMakerLayout, is_sagemaker_channel
 from mldock.runtime.stages import parse_stage
@@ -63,6 +66,8 @@ class Environment:
     settings: Mapping[str, str]
     project_dir: Path
     sagemaker: SageMakerLayout | None = None
+    metrics: MetricsLog | None = field(default=None, compare=False)
+    """Where log_metric/log_param write (set by from_env; None: below base_dir, no hypertune file)."""
 
     @classmethod
     def from_env(cls: type[E], environ: Mapping[str, str] | None = None, base_dir: Path | str | None = None) -> E:
@@ -98,6 +103,7 @@ class Environment:
             settings=MappingProxyType(settings),
             project_dir=project,
             sagemaker=sagemaker,
+            metrics=MetricsLog.for_run(base, source),
         )
 
     @classmethod
@@ -202,6 +208,21 @@ class Environment:
                 channel.path.mkdir(parents=True, exist_ok=True)
         if not serving or self.failure_file.exists():
             self.failure_file.unlink(missing_ok=True)
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Report metric `name` (mldock.runtime.metrics: a log line SageMaker's regexes read, metrics.jsonl,
+        Vertex AI's hypertune file when tuning). MetricError (a UserError) for a bad name or value."""
+        self._metrics().log_metric(name, value, step)
+
+    def log_param(self, name: str, value: str | float | bool | None) -> None:
+        """Record parameter `name` beside the run's metrics (`<base>/output/params.json`)."""
+        self._metrics().log_param(name, value)
+
+    def _metrics(self) -> MetricsLog:
+        if self.metrics is None:
+            object.__setattr__(self, "metrics", MetricsLog(self.base_dir))
+        assert self.metrics is not None
+        return self.metrics
 
     def to_environ(self) -> dict[str, str]:
         """The `MLDOCK_*` variables that rebuild this environment (channels in the current spelling).

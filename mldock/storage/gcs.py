@@ -72,7 +72,7 @@ def request_retry(attempts: int = SDK_ATTEMPTS) -> Any:
 
 def make_client(environ: Mapping[str, str] | None = None, *, pool_size: int = 10) -> Any:
     """A google-cloud-storage client built from `environ` (os.environ when None), session pinned to its endpoint."""
-    from google.cloud import storage  # the SDK of the gs:// scheme, imported only when that scheme is used
+    import google.cloud.storage as storage  # the SDK of the gs:// scheme, imported only when that scheme is used
 
     env = os.environ if environ is None else environ
     project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or None
