@@ -31,6 +31,7 @@ __all__ = [
     "MASK",
     "MIN_SECRET_LENGTH",
     "SECRET_MARKERS",
+    "Redactor",
     "is_secret_name",
     "redact_credentials",
     "redact_environ",
@@ -107,9 +108,29 @@ def redact_text(text: str, environ: Mapping[str, str] | Iterable[str] = ()) -> s
     Longest first, so a secret that contains another is masked whole.
     """
     secrets = secret_values(environ) if isinstance(environ, Mapping) else set(environ)
-    for form in sorted(_forms(secrets), key=len, reverse=True):
-        text = text.replace(form, MASK)
-    return redact_credentials(text)
+    return Redactor(secrets)(text)
+
+
+class Redactor:
+    """`redact_text` with the secrets' printed forms worked out once, for text that streams by line by line.
+
+        mask = Redactor.for_environ(child_env)
+        for line in stream: out.write(mask(line))
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._forms = sorted(_forms(secrets), key=len, reverse=True)
+
+    @classmethod
+    def for_environ(cls, environ: Mapping[str, str]) -> Redactor:
+        """The redactor of every secret `environ` holds (see `secret_values`)."""
+        return cls(secret_values(environ))
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, MASK)
+        return redact_credentials(text)
 
 
 def secret_values(environ: Mapping[str, str]) -> set[str]:

@@ -10,7 +10,8 @@ the grace is at most half the deadline less a margin, and cleanup() is waited fo
 margin (mldock.runtime.lifecycle.StopBudget): the failure file then names the uploads not finished in time.
 A failed startup() skips the step and cleanup(). A signal received during startup or the step makes the exit
 code 128 + signal; signals received during cleanup() are logged and cleanup finishes (by the stop deadline,
-when there is one).
+when there is one). The step's stdout and stderr pass through the entrypoint line by line with every secret of
+its environment masked (mldock.runtime.redact): by name, inside hyperparameters, inside URIs.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
+from typing import IO, TextIO
 
 from mldock import contract
 from mldock.errors import LifecycleError, UserError
@@ -40,12 +43,15 @@ from mldock.runtime.lifecycle import (
     setup,
     signal_failure,
 )
+from mldock.runtime.redact import Redactor
 
 __all__ = ["run"]
 
 logger = logging.getLogger("mldock")
 
 _POLL_SECONDS = 0.1
+_RELAY_DRAIN_SECONDS = 5.0  # after the step's group is gone, its pipes end at once; this bounds a stuck relay
+_MAX_LINE_BYTES = 64 * 1024  # a longer line is passed on in pieces
 
 
 def run(environ: Mapping[str, str]) -> int:
@@ -111,13 +117,18 @@ def _run_step(prepared: Setup, environ: Mapping[str, str], signals: Signals, gra
     ]
     started = time.monotonic()
     try:
-        child = subprocess.Popen(command, env=child_env, start_new_session=True)
+        child = subprocess.Popen(
+            command, env=child_env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     except OSError as exc:
         problem = LifecycleError(f"cannot start the training step process ({sys.executable}): {exc}")
         return Failure.from_exception(problem, "step")
     logger.info("step: running %s (pid %d)", prepared.target, child.pid)
+    relays = _relay_output(child, Redactor.for_environ(child_env))
     code = _wait(child, signals, grace)
     _signal_group(child.pid, signal.SIGKILL)  # processes the step left behind
+    for relay in relays:
+        relay.join(timeout=_RELAY_DRAIN_SECONDS)
     report = StepReport.read(report_file)
     report_file.unlink(missing_ok=True)
     elapsed = time.monotonic() - started
@@ -153,6 +164,36 @@ def _wait(child: subprocess.Popen[bytes], signals: Signals, grace: float) -> int
             logger.warning("step: still running %.0fs after the signal; killing it", grace)
             _signal_group(child.pid, signal.SIGKILL)
             return child.wait()
+
+
+def _relay_output(child: subprocess.Popen[bytes], mask: Redactor) -> list[threading.Thread]:
+    """Pass the step's stdout and stderr through, line by line, with every secret of its environment masked
+    (a step that prints its environment or a credential-bearing URI publishes nothing)."""
+    pairs = ((child.stdout, sys.stdout), (child.stderr, sys.stderr))
+    relays = [
+        threading.Thread(target=_relay, args=(source, target, mask), name=f"mldock-step-{n}", daemon=True)
+        for n, (source, target) in enumerate(pairs)
+        if source is not None
+    ]
+    for relay in relays:
+        relay.start()
+    return relays
+
+
+def _relay(source: IO[bytes], target: TextIO, mask: Redactor) -> None:
+    sink = getattr(target, "buffer", None)
+    with source:
+        for raw in iter(lambda: source.readline(_MAX_LINE_BYTES), b""):
+            masked = mask(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            try:
+                if sink is not None:
+                    sink.write(masked)
+                    sink.flush()
+                else:
+                    target.write(masked.decode("utf-8", "replace"))
+                    target.flush()
+            except (OSError, ValueError):  # our own output is gone: keep draining so the step never blocks
+                continue
 
 
 def _signal_group(pgid: int, signum: int) -> None:
