@@ -12,6 +12,7 @@ The exit code is the task's.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -37,6 +38,7 @@ from mldock.cli.common import (
 )
 from mldock.cli.progress import TransferProgress, build_progress
 from mldock.cli.stage import download_outputs, stage_storage, upload_seeds
+from mldock.contract import HYPERPARAMETERS
 from mldock.errors import UserError
 from mldock.image import build_image
 from mldock.project.config import ProjectConfig
@@ -45,6 +47,7 @@ from mldock.runners import get_runner
 from mldock.runners.base import Runner, RunSpec
 from mldock.runners.environment import merged_hyperparameters
 from mldock.runners.resources import parse_resources
+from mldock.runtime.redact import Redactor, redact_mapping
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -191,9 +194,10 @@ def _train(
     build_for_runner(config, runner, console, enabled=show)
     task_runner = make_runner(runner, console, quiet=quiet or as_json)
     started = time.monotonic()
-    with TransferProgress(console, enabled=bars_wanted(console, quiet=quiet or as_json)) as bars, stage_storage(
-        stage_config, channels, host=emulator_host
-    ) as (storage, emulators):
+    with (
+        TransferProgress(console, enabled=bars_wanted(console, quiet=quiet or as_json)) as bars,
+        stage_storage(stage_config, channels, host=emulator_host) as (storage, emulators),
+    ):
         if stage_config.production:
             console.print(f"stage {stage!r} is production: using the real storage it names, no emulators")
         elif emulators and show:
@@ -214,6 +218,9 @@ def _train(
         # production outputs stay where the stage put them: nothing is copied back from real storage
         fetched = {} if stage_config.production else download_outputs(storage, channels, dest, bars)
     exit_code = result.exit_code if not (result.timed_out and result.exit_code == 0) else EXIT_TIMED_OUT
+    received = merged_hyperparameters(spec)
+    # every secret the task could see, from the host (forwarded credentials) to its hyperparameters
+    mask = Redactor.for_environ({**os.environ, **spec.environment, HYPERPARAMETERS: json.dumps(received, default=str)})
     summary = {
         "project": config.name,
         "stage": stage,
@@ -226,20 +233,33 @@ def _train(
         "total_duration": round(time.monotonic() - started, 3),
         "failure_reason": result.failure_reason,
         "failure": result.failure,
-        "hyperparameters": merged_hyperparameters(spec),  # what the task received
+        "hyperparameters": redact_mapping(received),  # what the task received, secret-named keys masked
         "seeded": seeded,
         "outputs": fetched,
         "output_dir": str(dest.resolve()) if fetched else None,
     }
+    summary = _masked(summary, mask)
     if fetched:
         dest.mkdir(parents=True, exist_ok=True)
-        (dest / "logs.txt").write_text(result.logs, encoding="utf-8")
+        (dest / "logs.txt").write_text(mask(result.logs), encoding="utf-8")
         (dest / "result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     if as_json:
         emit_json(summary)
     else:
         _print_summary(summary)
     return exit_code
+
+
+def _masked(summary: dict[str, Any], mask: Redactor) -> dict[str, Any]:
+    """`summary` with every secret masked wherever it stands (failure text, URIs, values)."""
+    text = json.dumps(summary, default=str)
+    try:
+        masked = json.loads(mask(text))
+    except ValueError:  # a mask fell across JSON syntax: mask value by value instead
+        return redact_mapping(
+            {key: mask(str(value)) if isinstance(value, str) else value for key, value in summary.items()}
+        )
+    return masked if isinstance(masked, dict) else summary
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
