@@ -137,10 +137,7 @@ def _run_emulator(request: pytest.FixtureRequest, name: str, config: EmulatorCon
 
 def _external(request: pytest.FixtureRequest, name: str) -> Emulator:
     """The user's emulator `name`, checked to answer; never stopped by the plugin (it is not its own)."""
-    try:
-        endpoints: Mapping[str, Endpoint] = request.getfixturevalue("mldock_emulator_endpoints")
-    except pytest.FixtureLookupError:  # the plugin module does not register the default (yet): the same default
-        endpoints = _ini_endpoints(request.config)
+    endpoints: Mapping[str, Endpoint] = request.getfixturevalue("mldock_emulator_endpoints")
     try:
         return external_emulator(name, os.environ, endpoints).start()
     except MldockError as exc:

@@ -16,6 +16,7 @@ from pytest_mldock.emulator_fixtures import (
     azure_blob_emulator,
     gcs_emulator,
     mldock_emulator_config,
+    mldock_emulator_endpoints,
     mldock_emulator_network,
     s3_emulator,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "gcs_emulator",
     "mldock_container",
     "mldock_emulator_config",
+    "mldock_emulator_endpoints",
     "mldock_emulator_network",
     "mldock_project",
     "mldock_runner_pool",
