@@ -31,13 +31,24 @@ TOOLING = (
     "mldock.runners",
     "mldock.engine",
     "mldock.image",
-    "mldock.build",
     "mldock.project",
     "mldock.emulators",
+    "mldock.harness",
+    "mldock.submit",
     "emulators",
     "pytest_mldock",
 )
-TOOLING_LIBRARIES = ("docker", "click", "rich", "jsonschema", "testcontainers", "pytest", "_pytest")
+TOOLING_LIBRARIES = (
+    "docker",
+    "click",
+    "rich",
+    "jsonschema",
+    "testcontainers",
+    "pytest",
+    "_pytest",
+    "kubernetes",
+    "yaml",
+)
 
 
 @dataclass
