@@ -11,7 +11,9 @@ startup() runs the stage's @on_startup(before_downloads=True) steps, downloads t
 (an optional channel with nothing under its URI gives an empty folder and a log line; a required one fails),
 then runs the @on_startup steps of the stage.
 cleanup() runs the @on_cleanup steps, then uploads the output and output-model channels, also when a step
-failed (outputs written so far are data). Overriding startup()/cleanup() and calling super() works too.
+failed (outputs written so far are data). In a multi-node run only the leader uploads them (each other node logs
+a line per channel it skips; MLDOCK_UPLOAD_ON_ALL_NODES names channels every node uploads below `<uri>/<node>/`:
+mldock.runtime.cluster). Overriding startup()/cleanup() and calling super() works too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import ClassVar
 from mldock.contract import setting_key
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.runtime.channels import SERVE_CHANNELS, SERVE_UPLOAD_OUTPUTS, Channel, ChannelKind, parse_channel_names
+from mldock.runtime.cluster import UPLOAD_ON_ALL_NODES, plan_uploads
 from mldock.runtime.environment import Environment
 from mldock.runtime.stages import Phase, collect_steps
 from mldock.storage.base import Remote, TransferReport
@@ -113,10 +116,22 @@ class Container:
         return TransferReport(str(channel.uri), 0, 0)
 
     def upload_outputs(self) -> list[TransferReport]:
-        """Upload every output and output-model channel; tries all, then raises the StorageError(s)."""
+        """Upload the output and output-model channels this node uploads (all of them on a single node or the
+        leader); tries all, then raises the StorageError(s)."""
         reports: list[TransferReport] = []
         errors: list[StorageError] = []
-        for channel in (*self.env.output_channels, *self.env.output_model_channels):
+        cluster = self.env.cluster
+        plan = plan_uploads((*self.env.output_channels, *self.env.output_model_channels), cluster, self.env.settings)
+        for channel in plan.skipped:
+            logger.info(
+                "cleanup: skipping %s channel %r on %s: the leader %s uploads it (%s names channels all nodes upload)",
+                channel.kind.value,
+                channel.name,
+                cluster.node_name,
+                cluster.leader_host or "(rank 0)",
+                UPLOAD_ON_ALL_NODES,
+            )
+        for channel in plan.uploads:
             try:
                 reports.append(self._transfer(channel, upload=True))
             except StorageError as exc:

@@ -5,8 +5,9 @@
     env.prepare()                                    # the one side effect: create the folders
 
 Variables read (names and rules in mldock.contract): `MLDOCK_BASE_DIR` (default /opt/ml), `MLDOCK_STAGE`
-(default dev), `MLDOCK_PROJECT_DIR` (default the working directory), `MLDOCK_HYPERPARAMETERS`, the channel
-variables (mldock.runtime.channels); every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
+(default dev), `MLDOCK_PROJECT_DIR` (default the working directory), `MLDOCK_HYPERPARAMETERS_FILE` and
+`MLDOCK_HYPERPARAMETERS` (mldock.runtime.hyperparameters), the channel variables (mldock.runtime.channels);
+every other `MLDOCK_<KEY>` lands in `settings[<KEY>]`.
 `env.log_metric(name, value, step=None)` and `env.log_param(name, value)` report metrics
 (mldock.runtime.metrics).
 
@@ -14,6 +15,10 @@ SageMaker's layout (mldock.runtime.sagemaker) is recognised with no `MLDOCK_*` v
 join `channels` as file:// channels onto their own folders (startup() copies nothing), its hyperparameters lose
 the SDK's JSON quotes, and a model or output channel no variable sets is SageMaker's folder for it
 (`channel()`); `env.sagemaker` holds the hosts, job name and checkpoint folder. `MLDOCK_*` channels add to it.
+
+`env.cluster` (mldock.runtime.cluster) says which node of a multi-node run this is, from each platform's own
+variables (SageMaker's resourceconfig.json, Vertex AI's CLUSTER_SPEC, TF_CONFIG, RANK/WORLD_SIZE): rank, world
+size, hosts, leader; cleanup() uploads the outputs on the leader only (MLDOCK_UPLOAD_ON_ALL_NODES lists exceptions).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from mldock.runtime.channels import (
     parse_channels,
     require_scheme,
 )
+from mldock.runtime.cluster import Cluster, check_upload_setting
 from mldock.runtime.hyperparameters import Hyperparameters
 from mldock.runtime.metrics import MetricsLog
 from mldock.runtime.redact import redact_environ
@@ -45,7 +51,15 @@ __all__ = ["DEFAULT_BASE_DIR", "Environment"]
 
 DEFAULT_BASE_DIR = contract.DEFAULT_BASE_DIR
 E = TypeVar("E", bound="Environment")
-_FIELDS = frozenset({contract.BASE_DIR, contract.STAGE, contract.PROJECT_DIR, contract.HYPERPARAMETERS})
+_FIELDS = frozenset(
+    {
+        contract.BASE_DIR,
+        contract.STAGE,
+        contract.PROJECT_DIR,
+        contract.HYPERPARAMETERS,
+        contract.HYPERPARAMETERS_FILE_VARIABLE,
+    }
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -66,6 +80,8 @@ class Environment:
     settings: Mapping[str, str]
     project_dir: Path
     sagemaker: SageMakerLayout | None = None
+    cluster: Cluster = field(default_factory=Cluster)
+    """The nodes of the run (a single node unless a platform variable says otherwise)."""
     metrics: MetricsLog | None = field(default=None, compare=False)
     """Where log_metric/log_param write (set by from_env; None: below base_dir, no hypertune file)."""
 
@@ -84,10 +100,19 @@ class Environment:
         channels = parse_channels(source, base, resolve_uri=cls.resolve_uri)
         sagemaker = SageMakerLayout.detect(source, base)
         hyperparameters_file = base / contract.HYPERPARAMETERS_FILE
+        variable_file = source.get(contract.HYPERPARAMETERS_FILE_VARIABLE)
         if sagemaker is None:
-            hyperparameters = Hyperparameters.from_sources(hyperparameters_file, source.get(contract.HYPERPARAMETERS))
+            hyperparameters = Hyperparameters.from_sources(
+                hyperparameters_file, source.get(contract.HYPERPARAMETERS), variable_file=variable_file
+            )
         else:
             hyperparameters = sagemaker.hyperparameters(hyperparameters_file, source.get(contract.HYPERPARAMETERS))
+            if variable_file:  # between SageMaker's file and the variable
+                from_variable = Hyperparameters.from_sources(None, source.get(contract.HYPERPARAMETERS))
+                overlay = Hyperparameters.from_sources(None, None, variable_file=variable_file)
+                hyperparameters = Hyperparameters(
+                    hyperparameters.to_dict() | overlay.to_dict() | from_variable.to_dict()
+                )
             configured = {(channel.kind, channel.name) for channel in channels}
             channels = (*sagemaker.input_channels(configured), *channels)
         settings = {
@@ -95,6 +120,7 @@ class Environment:
             for name, value in sorted(source.items())
             if name.startswith(contract.PREFIX) and name not in _FIELDS and not is_channel_variable(name)
         }
+        check_upload_setting(settings, channels)
         return cls(
             base_dir=base,
             stage=parse_stage(source.get(contract.STAGE)),
@@ -103,6 +129,7 @@ class Environment:
             settings=MappingProxyType(settings),
             project_dir=project,
             sagemaker=sagemaker,
+            cluster=Cluster.from_env(source, sagemaker),
             metrics=MetricsLog.for_run(base, source),
         )
 
@@ -228,7 +255,9 @@ class Environment:
         """The `MLDOCK_*` variables that rebuild this environment (channels in the current spelling).
 
         `Environment.from_env(env.to_environ()) == env`; the child process of the training step gets these on
-        top of the inherited non-MLDOCK variables.
+        top of the inherited non-MLDOCK variables, with MLDOCK_HYPERPARAMETERS moved into a file
+        (mldock.runtime.train). A file MLDOCK_HYPERPARAMETERS_FILE named is read into `hyperparameters`: the
+        variables carry its values, not its path.
         """
         environ = {
             contract.BASE_DIR: str(self.base_dir),

@@ -38,6 +38,7 @@ from typing import Any
 from mldock import contract
 from mldock.errors import LifecycleError, UserError
 from mldock.runtime.channels import SERVE_UPLOAD_OUTPUTS, Channel
+from mldock.runtime.cluster import plan_uploads
 from mldock.runtime.containers import Container, ServingContainer, TrainingContainer
 from mldock.runtime.environment import Environment
 from mldock.runtime.failure import (
@@ -98,6 +99,8 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
         return report_failure(Failure.from_exception(exc, "setup"), base_dir / contract.FAILURE_FILE, environ)
     if env.sagemaker is not None:
         logger.info("setup: %s", env.sagemaker.describe())
+    if env.cluster.is_multi_node:
+        logger.info("setup: %s", env.cluster.describe())
     logger.info(
         "setup: %s with %s, stage %s, base %s, project %s, %s %s",
         task,
@@ -244,7 +247,8 @@ def _uploaded_by(container: Container) -> list[Channel]:
     serving_uploads = contract.is_truthy(env.settings.get(contract.setting_key(SERVE_UPLOAD_OUTPUTS)))
     if isinstance(container, ServingContainer) and not serving_uploads:
         return []
-    return [c for c in (*env.output_channels, *env.output_model_channels) if not is_sagemaker_channel(c)]
+    outputs = [c for c in (*env.output_channels, *env.output_model_channels) if not is_sagemaker_channel(c)]
+    return list(plan_uploads(outputs, env.cluster, env.settings).uploads)  # the leader's, on a multi-node run
 
 
 class _TrackedRemote:
