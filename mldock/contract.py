@@ -16,7 +16,8 @@ Rules:
 - A stage name is lower-case letters, digits, `_` or `-`, starting with a letter, at most 63 characters.
 - A setting is true when spelled 1/true/yes/on in any case, with any surrounding whitespace.
 - The serving port is `MLDOCK_SERVE_PORT`, else SageMaker's `SAGEMAKER_BIND_TO_PORT`, else Vertex AI's
-  `AIP_HTTP_PORT`, else 8080 (the first non-empty one).
+  `AIP_HTTP_PORT` (the first non-empty one), else 5001 (Azure ML's inference-server port) when Azure ML's
+  `AZUREML_MODEL_DIR` is set, else 8080.
 - The stop grace `MLDOCK_STOP_GRACE_SECONDS` (default 20) is a number of seconds from 0 to 1e6.
 - The stop deadline `MLDOCK_STOP_DEADLINE_SECONDS` is how long after the first SIGTERM the platform kills the
   container (SageMaker: 120 s for training, 30 s for endpoints, the default when SageMaker's layout is
@@ -51,11 +52,26 @@ from typing import Final
 from mldock.errors import UserError
 
 __all__ = [
+    "AIP_CHECKPOINT_DIR",
+    "AIP_DATA_FORMAT",
     "AIP_HEALTH_ROUTE",
     "AIP_HTTP_PORT",
+    "AIP_MODE",
+    "AIP_MODEL_DIR",
     "AIP_PREDICT_ROUTE",
+    "AIP_STORAGE_URI",
+    "AIP_TENSORBOARD_LOG_DIR",
+    "AIP_TEST_DATA_URI",
+    "AIP_TRAINING_DATA_URI",
+    "AIP_VALIDATION_DATA_URI",
+    "AZUREML_LIVENESS_ROUTE",
+    "AZUREML_MODEL_DIR",
+    "AZUREML_SCORING_ROUTE",
+    "AZUREML_SERVE_PORT",
     "BASE_DIR",
     "CACHE_DIR",
+    "CLOUD_ML_JOB_ID",
+    "CLOUD_ML_TRIAL_ID",
     "CREATE_MISSING_BUCKETS",
     "DEFAULT_BASE_DIR",
     "DEFAULT_HEALTH_ROUTE",
@@ -71,10 +87,12 @@ __all__ = [
     "DEFAULT_SERVE_THREADS",
     "DEFAULT_STAGE",
     "DEFAULT_STOP_GRACE_SECONDS",
+    "DEFAULT_TASK",
     "DEFAULT_TRAIN_TARGET",
     "FAILURE_FILE",
     "HYPERPARAMETERS",
     "HYPERPARAMETERS_FILE",
+    "HYPERPARAMETERS_FILE_VARIABLE",
     "IMAGE_PROJECT_DIR",
     "IMPLICIT_STAGES",
     "LOG_LEVEL",
@@ -110,6 +128,8 @@ __all__ = [
     "STOP_GRACE_SECONDS",
     "STOP_MARGIN_SECONDS",
     "STORAGE_TIMEOUT",
+    "TASK",
+    "TASKS",
     "TRAIN",
     "TRAINING_CONTAINER",
     "TRUTHY_VALUES",
@@ -132,6 +152,8 @@ BASE_DIR: Final = "MLDOCK_BASE_DIR"
 STAGE: Final = "MLDOCK_STAGE"
 PROJECT_DIR: Final = "MLDOCK_PROJECT_DIR"
 HYPERPARAMETERS: Final = "MLDOCK_HYPERPARAMETERS"
+HYPERPARAMETERS_FILE_VARIABLE: Final = "MLDOCK_HYPERPARAMETERS_FILE"
+"""A JSON file holding what MLDOCK_HYPERPARAMETERS would (values of any size: no environment-size limit)."""
 TRAIN: Final = "MLDOCK_TRAIN"
 SERVE: Final = "MLDOCK_SERVE"
 TRAINING_CONTAINER: Final = "MLDOCK_TRAINING_CONTAINER"
@@ -149,6 +171,8 @@ SERVE_BODY_TIMEOUT: Final = "MLDOCK_SERVE_BODY_TIMEOUT"
 SERVE_IDLE_TIMEOUT: Final = "MLDOCK_SERVE_IDLE_TIMEOUT"
 CREATE_MISSING_BUCKETS: Final = "MLDOCK_CREATE_MISSING_BUCKETS"
 STORAGE_TIMEOUT: Final = "MLDOCK_STORAGE_TIMEOUT"  # seconds; its rule lives in mldock.storage.retry
+TASK: Final = "MLDOCK_TASK"
+"""The task `mldock-entrypoint` runs when no argument names one (mldock.runtime.arguments: the no-task rule)."""
 
 # -- variables the tooling reads --------------------------------------------------------------------------
 CACHE_DIR: Final = "MLDOCK_CACHE_DIR"
@@ -157,6 +181,27 @@ CACHE_DIR: Final = "MLDOCK_CACHE_DIR"
 AIP_HTTP_PORT: Final = "AIP_HTTP_PORT"
 AIP_HEALTH_ROUTE: Final = "AIP_HEALTH_ROUTE"
 AIP_PREDICT_ROUTE: Final = "AIP_PREDICT_ROUTE"
+AIP_STORAGE_URI: Final = "AIP_STORAGE_URI"
+AIP_MODE: Final = "AIP_MODE"
+"""`PREDICTION` in a Vertex AI prediction container."""
+
+# -- Vertex AI's training variables (mldock.runtime.vertex) -----------------------------------------------
+AIP_MODEL_DIR: Final = "AIP_MODEL_DIR"
+AIP_CHECKPOINT_DIR: Final = "AIP_CHECKPOINT_DIR"
+AIP_TENSORBOARD_LOG_DIR: Final = "AIP_TENSORBOARD_LOG_DIR"
+AIP_TRAINING_DATA_URI: Final = "AIP_TRAINING_DATA_URI"
+AIP_VALIDATION_DATA_URI: Final = "AIP_VALIDATION_DATA_URI"
+AIP_TEST_DATA_URI: Final = "AIP_TEST_DATA_URI"
+AIP_DATA_FORMAT: Final = "AIP_DATA_FORMAT"
+CLOUD_ML_JOB_ID: Final = "CLOUD_ML_JOB_ID"
+CLOUD_ML_TRIAL_ID: Final = "CLOUD_ML_TRIAL_ID"
+
+# -- Azure ML's online-deployment contract (mldock.runtime.azureml) ---------------------------------------
+AZUREML_MODEL_DIR: Final = "AZUREML_MODEL_DIR"
+AZUREML_SERVE_PORT: Final = 5001
+"""The port of Azure ML's prebuilt inference server: mldock's default when AZUREML_MODEL_DIR is set."""
+AZUREML_LIVENESS_ROUTE: Final = "/"
+AZUREML_SCORING_ROUTE: Final = "/score"
 
 # -- SageMaker's container contract (training and hosting) ------------------------------------------------
 SAGEMAKER_TRAINING_JOB_NAME: Final = "TRAINING_JOB_NAME"
@@ -196,6 +241,9 @@ DEFAULT_SERVE_BODY_TIMEOUT: Final = 60.0
 DEFAULT_SERVE_IDLE_TIMEOUT: Final = 120.0
 DEFAULT_HEALTH_ROUTE: Final = "/ping"
 DEFAULT_PREDICT_ROUTE: Final = "/invocations"
+TASKS: Final = ("train", "serve")
+DEFAULT_TASK: Final = "train"
+"""The task when no argument, no MLDOCK_TASK and no platform variable names one (`docker run IMAGE` trains)."""
 
 # -- rules ------------------------------------------------------------------------------------------------
 TRUTHY_VALUES: Final = frozenset({"1", "true", "yes", "on"})
@@ -249,7 +297,8 @@ def project_dir_from(environ: Mapping[str, str], *, cwd: Path | None = None) -> 
 
 
 def serve_port(environ: Mapping[str, str]) -> int:
-    """The serving port: `MLDOCK_SERVE_PORT`, else `SAGEMAKER_BIND_TO_PORT`, else `AIP_HTTP_PORT`, else 8080.
+    """The serving port: `MLDOCK_SERVE_PORT`, else `SAGEMAKER_BIND_TO_PORT`, else `AIP_HTTP_PORT`, else 5001 when
+    `AZUREML_MODEL_DIR` is set (Azure ML), else 8080.
 
     UserError naming the variable when its value is not a port number (0..65535; 0 lets the system choose).
     """
@@ -263,6 +312,8 @@ def serve_port(environ: Mapping[str, str]) -> int:
             if not 0 <= port <= 65535:
                 raise UserError(f"{variable}: {value!r} is out of range (0..65535)")
             return port
+    if environ.get(AZUREML_MODEL_DIR, "").strip():
+        return AZUREML_SERVE_PORT
     return DEFAULT_SERVE_PORT
 
 

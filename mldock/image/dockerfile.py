@@ -7,6 +7,12 @@ waitress wheels and `requirements.txt`), `wheels/mldock/` (the mldock runtime wh
 Two stages: the venv is made in `deps` from the wheels, and only the venv is copied into the final image, so
 no wheel file stays in any layer. Dependencies come before the project's files, so a code change reuses
 the dependency layers.
+
+The image's command: `ENTRYPOINT ["mldock-entrypoint"]` and an empty `CMD []` (also clearing a base image's
+CMD). SageMaker starts it with `train` or `serve`, Vertex AI training with arguments (maybe only `--x=y`
+hyperparameters), Vertex AI prediction and Azure ML online deployments with nothing: the entrypoint's no-task
+rule (mldock.runtime.arguments) then picks the task from the platform's variables, and `docker run IMAGE`
+with none of them trains.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ def render_dockerfile(base_image: str, *, has_requirements: bool) -> str:
         f"WORKDIR {CONTAINER_PROJECT_DIR}",
         f"EXPOSE {DEFAULT_SERVE_PORT}",
         'ENTRYPOINT ["mldock-entrypoint"]',
-        'CMD ["train"]',
+        # no default task: started with no command, the entrypoint decides from the platform's variables
+        "CMD []",
     ]
     return "\n".join(lines) + "\n"
 

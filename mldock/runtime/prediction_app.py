@@ -5,18 +5,26 @@
         def predict(self, body: bytes, content_type: str, accept: str): return {"y": ...}
         def ping(self) -> bool: return True           # optional
 
-Routes: `GET /ping` (and `AIP_HEALTH_ROUTE`) answers 200 only once startup() and the predictor's constructor
-have finished (and `ping()`, when defined, returns true), 503 before. `POST /invocations` (and
-`AIP_PREDICT_ROUTE`) passes the body, Content-Type and Accept to `predict()`, whose result may be bytes, str,
-dict/list (sent as JSON) or a `(body, content_type)` tuple. A mldock UserError from predict() → 400, any other
-exception → 500 with a JSON error (the traceback goes to the log only); a body over the limit → 413.
+Routes (a path may be both a health and a predict route: then GET and HEAD are health, POST is predict, as
+Vertex AI's equal `AIP_HEALTH_ROUTE` and `AIP_PREDICT_ROUTE` need; any other method gets 405 naming the three):
+- health: `GET /ping` and `AIP_HEALTH_ROUTE` answer 200 only once startup() and the predictor's constructor
+  have finished (and `ping()`, when defined, returns true), 503 before. On Azure ML this is the readiness route.
+- liveness: `GET /` (Azure ML's liveness route, as its inference server has it) answers 200 whenever the
+  server runs, also while startup() is still loading the model (`{"status": "alive", "ready": false}`), so a
+  liveness probe never restarts a container that is still loading.
+- predict: `POST /invocations`, `POST /score` (Azure ML's scoring route) and `AIP_PREDICT_ROUTE` pass the body,
+  Content-Type and Accept to `predict()`, whose result may be bytes, str, dict/list (sent as JSON) or a
+  `(body, content_type)` tuple. (Vertex AI's `{"instances": [...]}` bodies: mldock.runtime.instances.)
+A mldock UserError from predict() → 400, any other exception → 500 with a JSON error (the traceback goes to
+the log only); a body over the limit → 413.
 A predictor whose predict() takes a `context` keyword (or **kwargs) also gets a RequestContext: content type,
 accept, SageMaker's `X-Amzn-SageMaker-Custom-Attributes` and the request headers; a three-argument predict()
 is called as before. `GET /execution-parameters` (SageMaker batch transform) answers MaxConcurrentTransforms
 (the worker threads), BatchStrategy MULTI_RECORD and MaxPayloadInMB (the body limit, 1..100), overlaid by the
 predictor's `execution_parameters()` dict when it has one.
 
-Settings (names and defaults in mldock.contract): port `MLDOCK_SERVE_PORT`, else `AIP_HTTP_PORT`, else 8080;
+Settings (names and defaults in mldock.contract): port `MLDOCK_SERVE_PORT`, else `SAGEMAKER_BIND_TO_PORT`,
+else `AIP_HTTP_PORT`, else 5001 when `AZUREML_MODEL_DIR` is set (Azure ML), else 8080;
 host `MLDOCK_SERVE_HOST` (0.0.0.0); `MLDOCK_SERVE_THREADS` (4 prediction workers; health checks have their
 own threads); `MLDOCK_SERVE_MAX_BODY_BYTES` (64 MiB); the connection limit and the header, body and idle
 timeouts `MLDOCK_SERVE_CONNECTION_LIMIT` (100), `MLDOCK_SERVE_HEADER_TIMEOUT` (10 s),
@@ -65,7 +73,8 @@ class ServeConfig:
     host: str = contract.DEFAULT_SERVE_HOST
     port: int = contract.DEFAULT_SERVE_PORT
     health_routes: frozenset[str] = frozenset({contract.DEFAULT_HEALTH_ROUTE})
-    predict_routes: frozenset[str] = frozenset({contract.DEFAULT_PREDICT_ROUTE})
+    predict_routes: frozenset[str] = frozenset({contract.DEFAULT_PREDICT_ROUTE, contract.AZUREML_SCORING_ROUTE})
+    liveness_routes: frozenset[str] = frozenset({contract.AZUREML_LIVENESS_ROUTE})
     threads: int = contract.DEFAULT_SERVE_THREADS
     max_body_bytes: int = contract.DEFAULT_MAX_BODY_BYTES
     grace_seconds: float = contract.DEFAULT_STOP_GRACE_SECONDS
@@ -92,7 +101,8 @@ class ServeConfig:
             ),
             predict_routes=_routes(
                 contract.DEFAULT_PREDICT_ROUTE, variables.get(contract.AIP_PREDICT_ROUTE), contract.AIP_PREDICT_ROUTE
-            ),
+            )
+            | {contract.AZUREML_SCORING_ROUTE},
             threads=_integer(threads, contract.SERVE_THREADS, 1, 1024),
             max_body_bytes=_integer(max_body, contract.SERVE_MAX_BODY_BYTES, 1, 2**40),
             grace_seconds=contract.stop_grace_seconds(variables),
@@ -180,14 +190,23 @@ class PredictionApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
-        if path in self.config.health_routes:
+        health, predict = path in self.config.health_routes, path in self.config.predict_routes
+        if health and method in ("GET", "HEAD"):
+            return self._ping(start_response)
+        if predict and method == "POST":
+            return self._invoke(environ, start_response)
+        if health and predict:
+            allow = [("Allow", "GET, HEAD, POST")]
+            return _respond(start_response, 405, _error("use GET (health) or POST (predict)"), extra=allow)
+        if health:
+            return _respond(start_response, 405, _error("use GET"), extra=[("Allow", "GET, HEAD")])
+        if predict:
+            return _respond(start_response, 405, _error("use POST"), extra=[("Allow", "POST")])
+        if path in self.config.liveness_routes:
             if method not in ("GET", "HEAD"):
                 return _respond(start_response, 405, _error("use GET"), extra=[("Allow", "GET, HEAD")])
-            return self._ping(start_response)
-        if path in self.config.predict_routes:
-            if method != "POST":
-                return _respond(start_response, 405, _error("use POST"), extra=[("Allow", "POST")])
-            return self._invoke(environ, start_response)
+            alive = json.dumps({"status": "alive", "ready": self.ready}).encode("utf-8")
+            return _respond(start_response, 200, (alive, "application/json"))
         if path == contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE:
             if method not in ("GET", "HEAD"):
                 return _respond(start_response, 405, _error("use GET"), extra=[("Allow", "GET, HEAD")])

@@ -6,10 +6,11 @@ The HTTP server (waitress, running mldock.runtime.prediction_app) listens before
 can answer 503 while the model downloads. Settings and their defaults: mldock.contract.
 
 Health checks stay answerable:
-- Health requests (`/ping`, `AIP_HEALTH_ROUTE`, SageMaker's `/execution-parameters`) and the errors waitress
-  answers itself (malformed or oversized requests) run on two threads of their own, so they never queue behind
-  predictions; predictions run on the `MLDOCK_SERVE_THREADS` workers exactly as before (one request at a time
-  per connection, in order).
+- Health requests (GET or HEAD on `/ping`, `AIP_HEALTH_ROUTE`, Azure ML's liveness `/`, SageMaker's
+  `/execution-parameters`) and the errors waitress answers itself (malformed or oversized requests) run on two
+  threads of their own, so they never queue behind predictions (a POST on a route that is both health and
+  predict is a prediction); predictions run on the `MLDOCK_SERVE_THREADS` workers exactly as before (one
+  request at a time per connection, in order).
 - A request has `MLDOCK_SERVE_HEADER_TIMEOUT` seconds from its first byte to the end of its headers and
   `MLDOCK_SERVE_BODY_TIMEOUT` from there to the end of its body; otherwise it is answered 408 and its
   connection closed. A keep-alive connection silent for `MLDOCK_SERVE_IDLE_TIMEOUT` is closed.
@@ -89,11 +90,12 @@ def _serve(prepared: Setup, environ: Mapping[str, str]) -> int:
     except Exception as exc:
         return report_failure(Failure.from_exception(exc, "serve"), env.failure_file, environ)
     logger.info(
-        "serve: listening on %s:%s (health %s, predict %s)",
+        "serve: listening on %s:%s (health %s, predict %s, liveness %s)",
         server.effective_host,
         server.effective_port,
         ", ".join(sorted(config.health_routes)),
         ", ".join(sorted(config.predict_routes)),
+        ", ".join(sorted(config.liveness_routes)),
     )
     loop = threading.Thread(target=server.run, name="mldock-http", daemon=True)
     loop.start()
@@ -172,7 +174,7 @@ def _create_server(app: PredictionApp, config: ServeConfig) -> Any:
     workers, health = ThreadedTaskDispatcher(), ThreadedTaskDispatcher()
     workers.set_thread_count(config.threads)
     health.set_thread_count(HEALTH_THREADS)
-    quick_routes = config.health_routes | {contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE}
+    quick_routes = config.health_routes | config.liveness_routes | {contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE}
     dispatcher = _Dispatcher(workers, health, quick_routes)
     limits = _Limits(config.connection_limit, config.header_timeout, config.body_timeout)
     return _server_class()(app, limits, dispatcher=dispatcher, adj=adjustments)
@@ -191,7 +193,10 @@ class _Dispatcher:
 
     def add_task(self, channel: Any) -> None:
         requests = channel.requests
-        quick = bool(requests) and (requests[0].error is not None or requests[0].path in self._routes)
+        quick = bool(requests) and (
+            requests[0].error is not None
+            or (requests[0].path in self._routes and requests[0].command in ("GET", "HEAD"))
+        )
         (self.health if quick else self.workers).add_task(channel)
 
     def busy(self) -> int:

@@ -22,7 +22,8 @@ def test_dependencies_are_installed_offline_before_the_project_is_copied() -> No
     copy_project = lines.index("COPY project/ /opt/program/")
     assert max(installs) < copy_project
     assert 'ENTRYPOINT ["mldock-entrypoint"]' in lines
-    assert 'CMD ["train"]' in lines
+    assert "CMD []" in lines  # no default task: the entrypoint's no-task rule decides
+    assert lines.index("CMD []") > lines.index('ENTRYPOINT ["mldock-entrypoint"]')
     assert "MLDOCK_PROJECT_DIR=/opt/program" in text
     # no wheel reaches the final stage: it copies only the venv from the deps stage
     final = lines[lines.index("FROM localhost/mldock-python:3.11-bookworm") :]

@@ -146,7 +146,7 @@ def test_config_from_env(tmp_path: Path) -> None:
     config = ServeConfig.from_env(env, aip)
     assert (config.port, config.threads) == (9000, 8)
     assert config.health_routes == {"/ping", "/health"}
-    assert config.predict_routes == {"/invocations", "/v1/m:predict"}
+    assert config.predict_routes == {"/invocations", "/v1/m:predict", "/score"}
     override = Environment.from_env({"MLDOCK_SERVE_PORT": "7000"}, base_dir=tmp_path)
     assert ServeConfig.from_env(override, aip).port == 7000
     assert ServeConfig.from_env(Environment.from_env({}, base_dir=tmp_path), {}).port == 8080
@@ -275,8 +275,8 @@ def channel(
     )
 
 
-def parsed(path: str = "/invocations", error: object = None) -> SimpleNamespace:
-    return SimpleNamespace(path=path, error=error)
+def parsed(path: str = "/invocations", error: object = None, command: str = "GET") -> SimpleNamespace:
+    return SimpleNamespace(path=path, error=error, command=command)
 
 
 @pytest.mark.parametrize(
@@ -284,6 +284,8 @@ def parsed(path: str = "/invocations", error: object = None) -> SimpleNamespace:
     [
         pytest.param(parsed("/ping"), "health", id="ping"),
         pytest.param(parsed("/health"), "health", id="aip-health-route"),
+        pytest.param(parsed("/health", command="HEAD"), "health", id="head"),
+        pytest.param(parsed("/health", command="POST"), "workers", id="post-on-a-health-route-that-predicts"),
         pytest.param(parsed("/x", error=ValueError("bad request")), "health", id="waitress-error"),
         pytest.param(parsed("/invocations"), "workers", id="prediction"),
         pytest.param(parsed("/nowhere"), "workers", id="other"),
