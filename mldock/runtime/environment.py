@@ -15,6 +15,9 @@ SageMaker's layout (mldock.runtime.sagemaker) is recognised with no `MLDOCK_*` v
 join `channels` as file:// channels onto their own folders (startup() copies nothing), its hyperparameters lose
 the SDK's JSON quotes, and a model or output channel no variable sets is SageMaker's folder for it
 (`channel()`); `env.sagemaker` holds the hosts, job name and checkpoint folder. `MLDOCK_*` channels add to it.
+Vertex AI's `AIP_*` variables (mldock.runtime.vertex) become remote channels the same way (`env.vertex`), and
+Azure ML's `AZUREML_MODEL_DIR` (mldock.runtime.azureml) the input model channel (`env.azureml`); either one
+recognised turns SageMaker's fallback layout (no channel variable at all) off.
 
 `env.cluster` (mldock.runtime.cluster) says which node of a multi-node run this is, from each platform's own
 variables (SageMaker's resourceconfig.json, Vertex AI's CLUSTER_SPEC, TF_CONFIG, RANK/WORLD_SIZE): rank, world
@@ -32,6 +35,7 @@ from typing import TypeVar
 
 from mldock import contract
 from mldock.errors import ChannelError
+from mldock.runtime.azureml import AzureMLLayout
 from mldock.runtime.channels import (
     Channel,
     ChannelKind,
@@ -46,6 +50,7 @@ from mldock.runtime.metrics import MetricsLog
 from mldock.runtime.redact import redact_environ
 from mldock.runtime.sagemaker import SageMakerLayout, is_sagemaker_channel
 from mldock.runtime.stages import parse_stage
+from mldock.runtime.vertex import VertexLayout
 
 __all__ = ["DEFAULT_BASE_DIR", "Environment"]
 
@@ -82,6 +87,10 @@ class Environment:
     sagemaker: SageMakerLayout | None = None
     cluster: Cluster = field(default_factory=Cluster)
     """The nodes of the run (a single node unless a platform variable says otherwise)."""
+    vertex: VertexLayout | None = None
+    """Vertex AI's job, trial and channels when its variables are set (mldock.runtime.vertex)."""
+    azureml: AzureMLLayout | None = None
+    """Azure ML's mounted model when AZUREML_MODEL_DIR is set (mldock.runtime.azureml)."""
     metrics: MetricsLog | None = field(default=None, compare=False)
     """Where log_metric/log_param write (set by from_env; None: below base_dir, no hypertune file)."""
 
@@ -99,6 +108,10 @@ class Environment:
         project = contract.project_dir_from(source)
         channels = parse_channels(source, base, resolve_uri=cls.resolve_uri)
         sagemaker = SageMakerLayout.detect(source, base)
+        vertex = VertexLayout.detect(source, base)
+        azureml = AzureMLLayout.detect(source)
+        if (vertex is not None or azureml is not None) and sagemaker is not None and not sagemaker.training:
+            sagemaker = None  # the fallback for "no channel variable at all": this is another platform
         hyperparameters_file = base / contract.HYPERPARAMETERS_FILE
         variable_file = source.get(contract.HYPERPARAMETERS_FILE_VARIABLE)
         if sagemaker is None:
@@ -115,6 +128,9 @@ class Environment:
                 )
             configured = {(channel.kind, channel.name) for channel in channels}
             channels = (*sagemaker.input_channels(configured), *channels)
+        if vertex is not None:
+            configured = {(channel.kind, channel.name) for channel in channels}
+            channels = (*vertex.unconfigured(configured), *channels)
         settings = {
             contract.setting_key(name): value
             for name, value in sorted(source.items())
@@ -130,6 +146,8 @@ class Environment:
             project_dir=project,
             sagemaker=sagemaker,
             cluster=Cluster.from_env(source, sagemaker),
+            vertex=vertex,
+            azureml=azureml,
             metrics=MetricsLog.for_run(base, source),
         )
 
@@ -166,14 +184,16 @@ class Environment:
     def channel(self, name: str, kind: ChannelKind = ChannelKind.INPUT) -> Channel:
         """The channel `name` of `kind`; ChannelError listing the configured ones when there is none.
 
-        Under SageMaker a model or output channel no variable sets is SageMaker's folder for it.
+        Under SageMaker a model or output channel no variable sets is SageMaker's folder for it; under Vertex AI
+        a model channel is the AIP_MODEL_DIR / AIP_STORAGE_URI one, under Azure ML the mounted model.
         """
         for channel in self.channels:
             if channel.kind is kind and channel.name == name:
                 return channel
-        platform = self.sagemaker.channel(kind, name) if self.sagemaker is not None else None
-        if platform is not None:
-            return platform
+        for layout in (self.sagemaker, self.vertex, self.azureml):
+            platform = layout.channel(kind, name) if layout is not None else None
+            if platform is not None:
+                return platform
         known = ", ".join(c.name for c in self._of(kind)) or "none"
         also = f", or give SageMaker a {name!r} channel" if self.sagemaker is not None else ""
         raise ChannelError(

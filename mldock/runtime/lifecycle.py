@@ -97,8 +97,9 @@ def setup(task: Task, environ: Mapping[str, str]) -> Setup | int:
         _prepare(env, serving=task == "serve")
     except Exception as exc:
         return report_failure(Failure.from_exception(exc, "setup"), base_dir / contract.FAILURE_FILE, environ)
-    if env.sagemaker is not None:
-        logger.info("setup: %s", env.sagemaker.describe())
+    for layout in (env.sagemaker, env.vertex, env.azureml):
+        if layout is not None:
+            logger.info("setup: %s", layout.describe())
     if env.cluster.is_multi_node:
         logger.info("setup: %s", env.cluster.describe())
     logger.info(
