@@ -1,6 +1,7 @@
-"""The platform contract from pytest: `--mldock-platform=sagemaker` and the `mldock_platform_contract` fixture.
+"""The platform contract from pytest: `--mldock-platform=sagemaker|vertex|azureml` and the
+`mldock_platform_contract` fixture.
 
-    pytest --mldock-platform=sagemaker
+    pytest --mldock-platform=sagemaker        # or vertex, azureml
 
     def test_sagemaker_training(mldock_platform_contract):
         report = mldock_platform_contract("train")          # the project's built image, run as SageMaker does
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["PLATFORM_OPTION", "PlatformContract", "mldock_platform", "mldock_platform_contract", "pytest_addoption"]
 
 PLATFORM_OPTION = "--mldock-platform"
-_PLATFORMS = ("sagemaker",)  # mldock.harness.PLATFORMS; checked against it when a contract runs
+_PLATFORMS = ("sagemaker", "vertex", "azureml")  # mldock.harness.PLATFORMS (a test checks they agree)
 _LOG_TAIL = 40
 
 

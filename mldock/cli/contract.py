@@ -4,6 +4,10 @@
     $ mldock contract --platform sagemaker --task serve --project examples/sklearn-serve \\
           --model-from examples/sklearn-train --json
     $ mldock contract --platform sagemaker --task train --stop     # SIGTERM while the step runs
+    $ mldock contract --platform vertex --task train               # a CustomJob tuning trial, GCS emulated
+    $ mldock contract --platform vertex --task serve               # AIP_* routes and port, AIP_STORAGE_URI
+    $ mldock contract --platform azureml --task train              # a command job, mounted inputs/outputs
+    $ mldock contract --platform azureml --task serve              # no command, model under AZUREML_MODEL_DIR
 
 Prints a table of contract items (PASS/FAIL with the evidence) or, with --json, one JSON object. Exit code 0
 when every item passed, 1 when one failed, 2 for a user mistake. The image is the project's content-hash
@@ -53,7 +57,9 @@ __all__ = ["contract_command"]
     default=None,
     help="serve: the request body (default: payload.json, else the first file in payloads/).",
 )
-@click.option("--stop", is_flag=True, help="train: stop the job with SIGTERM once its step runs; check the deadline.")
+@click.option(
+    "--stop", is_flag=True, help="sagemaker train: stop the job with SIGTERM once its step runs; check the deadline."
+)
 @click.option("--logs", "show_logs", is_flag=True, help="Print the container's log after the table.")
 @json_option
 def contract_command(

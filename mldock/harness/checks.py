@@ -1,8 +1,10 @@
-"""SageMaker's contract items, judged from what a harness run left: each with its requirement and evidence.
+"""Contract items judged from what a harness run left: each with its requirement and evidence.
 
-training_items(report, run)             # a normal training run
-stopped_training_items(report, run)     # a run stopped with SIGTERM while the step ran
-serving_items(report, run)
+training_items(report, run)             # SageMaker: a normal training run
+stopped_training_items(report, run)     # SageMaker: a run stopped with SIGTERM while the step ran
+serving_items(report, run)              # SageMaker hosting
+vertex_training_items(report, run), vertex_serving_items(report, run, payload)
+azureml_training_items(report, run, model_channels), azureml_serving_items(report, run)
 """
 
 from __future__ import annotations
@@ -13,10 +15,21 @@ import tarfile
 from collections.abc import Collection
 
 from mldock import contract
+from mldock.harness import azureml, vertex
+from mldock.harness.azureml import AzureMLTrainingRun
 from mldock.harness.report import ContractReport
 from mldock.harness.sagemaker import ServingRun, TrainingRun
+from mldock.harness.vertex import VertexTrainingRun
 
-__all__ = ["serving_items", "stopped_training_items", "training_items"]
+__all__ = [
+    "azureml_serving_items",
+    "azureml_training_items",
+    "serving_items",
+    "stopped_training_items",
+    "training_items",
+    "vertex_serving_items",
+    "vertex_training_items",
+]
 
 _PING_LIMIT = 2.0
 """SageMaker times each /ping out after 2 s."""
@@ -127,6 +140,135 @@ def serving_items(report: ContractReport, run: ServingRun) -> None:
         f"(SIGKILL at {contract.SAGEMAKER_ENDPOINT_STOP_DEADLINE:g}s)",
         "the endpoint's container exits cleanly before SageMaker's SIGKILL",
     )
+
+
+def vertex_training_items(report: ContractReport, run: VertexTrainingRun, model_channels: Collection[str] = ()) -> None:
+    """Vertex AI training: exit 0 on the job's args alone, the model in AIP_MODEL_DIR, metrics for tuning."""
+    _exit(report, run.exit_code, run.logs, "the image started with the job's args only (no command) exits 0")
+    top = {key.split("/")[0] for key in run.model_objects}
+    nested = len(top) == 1 and top <= set(model_channels) and all("/" in key for key in run.model_objects)
+    report.add(
+        "train.model-uploaded",
+        bool(run.model_objects) and not nested,
+        f"{run.model_uri}: {_list(list(run.model_objects))}"
+        + (f" (through /gcs: {_list(list(run.fuse_objects))})" if run.fuse_objects else ""),
+        "the model is written to AIP_MODEL_DIR (gs://), at its top level, where a Model's artifactUri points",
+    )
+    logged = run.metrics_logged
+    report.add(
+        "train.hypertune-metrics",
+        len(run.hypertune_lines) == logged,
+        f"{logged} metric(s) logged; {len(run.hypertune_lines)} line(s) in {vertex.HYPERTUNE_FILE}"
+        + (f": {run.hypertune_lines[0][:160]}" if run.hypertune_lines else ""),
+        "each metric logged reaches CLOUD_ML_HP_METRIC_FILE, where hyperparameter tuning reads it",
+    )
+
+
+def vertex_serving_items(report: ContractReport, run: ServingRun, payload: bytes) -> None:
+    """Vertex AI prediction: the model from AIP_STORAGE_URI, health and predict on its routes and port, stop."""
+    ping = run.probe.get("ping", {})
+    healthy = report.add(
+        "serve.health",
+        ping.get("status") == 200,
+        f"GET AIP_HEALTH_ROUTE on AIP_HTTP_PORT: {ping.get('status')} after {ping.get('ready_after')}s "
+        f"(statuses seen {ping.get('seen')}); model objects at AIP_STORAGE_URI: {_list(list(run.model_files))}"
+        + ("" if ping.get("status") == 200 else f"\n{_tail(run.logs)}"),
+        "the image started with no command copies the model from AIP_STORAGE_URI and answers the health route",
+    )
+    invoke = run.probe.get("invoke", {})
+    expected = _instances(payload)
+    answered = _predictions(invoke.get("body", ""))
+    report.add(
+        "serve.predict",
+        healthy and invoke.get("status") == 200 and answered is not None and (expected < 0 or answered == expected),
+        f"POST AIP_PREDICT_ROUTE: {invoke.get('status')} {invoke.get('content_type')} in {invoke.get('took')}s: "
+        f"{invoke.get('body', '')[:160]}",
+        '{"instances": [...]} is answered with {"predictions": [...]}, one per instance',
+    )
+    _endpoint_items(report, run, healthy, vertex.ENDPOINT_STOP_DEADLINE)
+
+
+def azureml_training_items(
+    report: ContractReport, run: AzureMLTrainingRun, model_channels: Collection[str] = ()
+) -> None:
+    """An Azure ML command job: exit 0 with the mounted folders as arguments, the outputs in their folders."""
+    _exit(report, run.exit_code, run.logs, "the job's command (channels as mounted folders) exits 0")
+    outputs = run.outputs
+    empty_models = sorted(name for name in model_channels if name in outputs and not outputs[name])
+    report.add(
+        "train.outputs",
+        bool(outputs) and not empty_models,
+        "; ".join(f"${{{{outputs.{name}}}}}: {_list(list(files))}" for name, files in outputs.items())
+        + (f"; no model in {', '.join(empty_models)}" if empty_models else ""),
+        "each output is written to its mounted folder (Azure ML uploads it after the exit)",
+    )
+
+
+def azureml_serving_items(report: ContractReport, run: ServingRun) -> None:
+    """An Azure ML online deployment: no command, the model read-only under AZUREML_MODEL_DIR, 5001, / and /score."""
+    ping = run.probe.get("ping", {})
+    healthy = report.add(
+        "serve.liveness",
+        ping.get("status") == 200,
+        f"GET {azureml.LIVENESS_ROUTE} on {azureml.INFERENCE_PORT}: {ping.get('status')} after "
+        f"{ping.get('ready_after')}s (statuses seen {ping.get('seen')}); model (read-only): "
+        f"{_list(list(run.model_files))}" + ("" if ping.get("status") == 200 else f"\n{_tail(run.logs)}"),
+        f"the image started with no command answers liveness and readiness (GET {azureml.LIVENESS_ROUTE}) on "
+        f"port {azureml.INFERENCE_PORT} once the model under AZUREML_MODEL_DIR is loaded",
+    )
+    invoke = run.probe.get("invoke", {})
+    report.add(
+        "serve.score",
+        healthy and invoke.get("status") == 200,
+        f"POST {azureml.SCORING_ROUTE}: {invoke.get('status')} {invoke.get('content_type')} in {invoke.get('took')}s: "
+        f"{invoke.get('body', '')[:160]}",
+        f"the scoring route (POST {azureml.SCORING_ROUTE}) answers the sample payload",
+    )
+    _endpoint_items(report, run, healthy, azureml.ENDPOINT_STOP_DEADLINE)
+
+
+def _exit(report: ContractReport, code: int | None, logs: str, requirement: str) -> None:
+    report.add("train.exit", code == 0, f"exit code {code}" + ("" if code == 0 else f"\n{_tail(logs)}"), requirement)
+
+
+def _endpoint_items(report: ContractReport, run: ServingRun, healthy: bool, deadline: float) -> None:
+    busy = run.probe.get("busy_ping", {})
+    report.add(
+        "serve.health-while-busy",
+        healthy
+        and busy.get("max") is not None
+        and busy["max"] < _PING_LIMIT
+        and all(status == 200 for status, _ in busy.get("pings", [])),
+        f"{len(busy.get('pings', []))} health checks during {busy.get('predictions_meanwhile')} predictions "
+        f"(statuses {busy.get('prediction_statuses')}): slowest {busy.get('max')}s",
+        f"the health route answers within {_PING_LIMIT:g}s while every worker is busy",
+    )
+    report.add(
+        "serve.stop",
+        run.exit_code == 0 and run.stopped_after is not None,
+        f"exit code {run.exit_code} {run.stopped_after}s after SIGTERM (SIGKILL at {deadline:g}s)",
+        "the container exits cleanly after SIGTERM, before the SIGKILL",
+    )
+
+
+def _instances(payload: bytes) -> int:
+    """How many instances the payload holds; -1 when it is no {"instances": [...]} object."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return -1
+    instances = data.get("instances") if isinstance(data, dict) else None
+    return len(instances) if isinstance(instances, list) else -1
+
+
+def _predictions(body: str) -> int | None:
+    """How many predictions a {"predictions": [...]} answer holds; None for any other answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    predictions = data.get("predictions") if isinstance(data, dict) else None
+    return len(predictions) if isinstance(predictions, list) else None
 
 
 def _recognised(report: ContractReport, logs: str, kind: str) -> None:

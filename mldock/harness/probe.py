@@ -2,7 +2,8 @@
 
 SageMaker reaches an endpoint's container on port 8080 while the container itself has no network; the harness
 does the same by running this script with the engine's exec (the container runs with no network at all), so
-what it measures is the container's own answer, with no port publishing in between.
+what it measures is the container's own answer, with no port publishing in between. Vertex AI and Azure ML
+probe their own port and routes (probe_arguments takes them).
 
     result = parse_result(container.exec_run(["python", "-c", PROBE_SCRIPT, probe_arguments(...)]).output)
     result["ping"]["ready_after"], result["invoke"]["status"], result["busy_ping"]["max"]
@@ -46,13 +47,15 @@ while time.monotonic() - started < args["timeout"]:
     time.sleep(0.2)
 result["ping"] = {"status": status, "ready_after": round(time.monotonic() - started, 2), "seen": statuses}
 if status == 200:
-    headers = {"Content-Type": args["content_type"], "Accept": args["accept"],
-               args["attributes_header"]: "mldock-contract=1"}
+    headers = {"Content-Type": args["content_type"], "Accept": args["accept"]}
+    if args["attributes_header"]:
+        headers[args["attributes_header"]] = "mldock-contract=1"
     status, content_type, body, took = call("POST", args["predict_route"], payload, headers)
     result["invoke"] = {"status": status, "content_type": content_type, "took": round(took, 3),
-                        "body": body[:300].decode("utf-8", "replace")}
-    status, content_type, body, took = call("GET", args["execution_route"])
-    result["execution_parameters"] = {"status": status, "body": body[:300].decode("utf-8", "replace")}
+                        "body": body[:args["body_limit"]].decode("utf-8", "replace")}
+    if args["execution_route"]:
+        status, content_type, body, took = call("GET", args["execution_route"])
+        result["execution_parameters"] = {"status": status, "body": body[:300].decode("utf-8", "replace")}
     stop = threading.Event()
     answered = []
     def load():
@@ -87,8 +90,18 @@ def probe_arguments(
     timeout: float = 120.0,
     busy: int = 8,
     pings: int = 10,
+    ping_route: str = contract.DEFAULT_HEALTH_ROUTE,
+    predict_route: str = contract.DEFAULT_PREDICT_ROUTE,
+    execution_route: str | None = contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE,
+    attributes_header: str | None = contract.SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER,
+    body_limit: int = 300,
 ) -> str:
-    """The probe's one argument: what to send, where, and how long to wait for /ping."""
+    """The probe's one argument: what to send, where, and how long to wait for the health route.
+
+    The defaults are SageMaker's (port 8080, GET /ping, POST /invocations with the custom attributes header,
+    GET /execution-parameters); another platform gives its own, None leaving that part out.
+    `body_limit`: how many bytes of the prediction's answer the result keeps.
+    """
     return json.dumps(
         {
             "port": port,
@@ -98,10 +111,11 @@ def probe_arguments(
             "timeout": timeout,
             "busy": busy,
             "pings": pings,
-            "ping_route": contract.DEFAULT_HEALTH_ROUTE,
-            "predict_route": contract.DEFAULT_PREDICT_ROUTE,
-            "execution_route": contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE,
-            "attributes_header": contract.SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER,
+            "ping_route": ping_route,
+            "predict_route": predict_route,
+            "execution_route": execution_route,
+            "attributes_header": attributes_header,
+            "body_limit": body_limit,
         }
     )
 

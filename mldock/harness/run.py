@@ -15,6 +15,7 @@ given) and the project's sample payload (`payload.json`, else the first file in 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mldock import contract
+from mldock.emulators import GCSEmulator
 from mldock.engine import ResourceTracker, connect, engine_errors
 from mldock.errors import UserError
-from mldock.harness.checks import serving_items, stopped_training_items, training_items
+from mldock.harness.azureml import AzureMLHarness
+from mldock.harness.checks import (
+    azureml_serving_items,
+    azureml_training_items,
+    serving_items,
+    stopped_training_items,
+    training_items,
+    vertex_serving_items,
+    vertex_training_items,
+)
 from mldock.harness.report import ContractReport
-from mldock.harness.sagemaker import STEP_RUNNING, SageMakerHarness, TrainingJob, TrainingRun
+from mldock.harness.sagemaker import STEP_RUNNING, SageMakerHarness, TrainingJob, unpack
+from mldock.harness.vertex import VertexHarness
 from mldock.image import build_image, image_tag
 from mldock.project.config import ProjectConfig
 from mldock.runtime.channels import ChannelKind, is_channel_variable
@@ -36,10 +48,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PLATFORMS", "TASKS", "ImageUnderTest", "image_under_test", "run_contract", "sample_payload"]
 
-PLATFORMS = ("sagemaker",)
+PLATFORMS = ("sagemaker", "vertex", "azureml")
 TASKS = ("train", "serve")
 Task = Literal["train", "serve"]
 Progress = Callable[[str], None]
+_NAMES = {"sagemaker": "SageMaker", "vertex": "Vertex AI", "azureml": "Azure ML"}
 _CONTENT_TYPES = {".json": "application/json", ".csv": "text/csv", ".txt": "text/plain"}
 
 
@@ -78,16 +91,19 @@ def run_contract(
 ) -> ContractReport:
     """Run `task`'s contract for `project` on `platform`; the report (the caller prints it and exits on it).
 
-    `stop` (train): SIGTERM the job once its step runs, and check the stop deadline instead of a full run.
+    `stop` (train, SageMaker): SIGTERM the job once its step runs, and check the stop deadline instead.
     UserError for an unknown platform or task, a stage without seeds, a project without a sample payload.
     """
     if platform not in PLATFORMS:
         raise UserError(f"--platform: {platform!r} is not supported; choose one of {', '.join(PLATFORMS)}")
     if task not in TASKS:
         raise UserError(f"--task: {task!r} is not a task; choose train or serve")
-    if task == "train":
-        job = training_job(project, stage, stop=stop)
-    else:
+    if stop and (task != "train" or platform != "sagemaker"):
+        raise UserError(
+            "--stop: only SageMaker training documents its stop deadline; use --platform sagemaker --task train"
+        )
+    job = training_job(project, stage, stop=stop) if task == "train" else None
+    if task == "serve":
         payload = payload or sample_payload(project)
         if model is None:
             _check_can_train(model_project or project, stage)
@@ -98,24 +114,117 @@ def run_contract(
     with (
         tempfile.TemporaryDirectory(prefix="mldock-contract-", dir=workdir) as scratch,
         ResourceTracker(client) as tracker,
+        contextlib.ExitStack() as stack,
     ):
-        harness = SageMakerHarness(client, image.tag, workdir=Path(scratch), tracker=tracker)
-        if task == "train":
-            say(f"running {image.tag} train as SageMaker does")
+        gcs = stack.enter_context(GCSEmulator()) if platform == "vertex" else None
+        platform_run = _PlatformRun(platform, client, Path(scratch), tracker, gcs, say)
+        if job is not None:
+            platform_run.train(report, project, image.tag, job)
+            return report
+        assert payload is not None  # (found before the image was looked up)
+        source = model_project or project
+        served = (
+            model if model is not None else platform_run.train_model(source, image_under_test(source, client), stage)
+        )
+        platform_run.serve(report, image.tag, served, payload)
+    return report
+
+
+class _PlatformRun:
+    """One platform's harness for one contract run: train (and judge), train a model to serve, serve (and judge)."""
+
+    def __init__(
+        self,
+        platform: str,
+        client: docker.DockerClient,
+        scratch: Path,
+        tracker: ResourceTracker,
+        gcs: GCSEmulator | None,
+        say: Progress,
+    ) -> None:
+        self.platform, self.client, self.scratch, self.tracker, self.gcs, self.say = (
+            platform, client, scratch, tracker, gcs, say
+        )  # fmt: skip
+        self._runs = 0
+
+    def _workdir(self) -> Path:
+        self._runs += 1
+        return self.scratch / f"run-{self._runs}"
+
+    def _sagemaker(self, tag: str) -> SageMakerHarness:
+        return SageMakerHarness(self.client, tag, workdir=self._workdir(), tracker=self.tracker)
+
+    def _vertex(self, tag: str) -> VertexHarness:
+        assert self.gcs is not None
+        return VertexHarness(self.client, tag, workdir=self._workdir(), tracker=self.tracker, gcs=self.gcs)
+
+    def _azureml(self, tag: str) -> AzureMLHarness:
+        return AzureMLHarness(self.client, tag, workdir=self._workdir(), tracker=self.tracker)
+
+    def train(self, report: ContractReport, project: ProjectConfig, tag: str, job: TrainingJob) -> None:
+        """Run `job` as the platform runs a training job, and judge it into `report`."""
+        self.say(f"running {tag} as {_NAMES[self.platform]} runs a training job")
+        models = model_channels(project)
+        if self.platform == "vertex":
+            vertex_run = self._vertex(tag).train(job)
+            report.started_as, report.logs = vertex_run.started_as, vertex_run.logs
+            vertex_training_items(report, vertex_run, models)
+        elif self.platform == "azureml":
+            azure_run = self._azureml(tag).train(job, outputs=azureml_outputs(project))
+            report.started_as, report.logs = azure_run.started_as, azure_run.logs
+            azureml_training_items(report, azure_run, models or {"model"})
+        else:
+            harness = self._sagemaker(tag)
             run = harness.train(job)
             report.started_as, report.logs = run.started_as, run.logs
-            if stop:
+            if job.stop_when_logged is not None:
                 stopped_training_items(report, run, harness.training_deadline)
             else:
-                training_items(report, run, model_channels(project))
-            return report
-        payload_file = payload or sample_payload(project)  # (found before the image was looked up)
-        model_file = model or _trained_model(project, model_project, stage, client, harness, say)
-        say(f"running {image.tag} serve as SageMaker hosting does")
-        served = harness.serve(model_file, payload=payload_file.read_bytes(), content_type=_content_type(payload_file))
+                training_items(report, run, models)
+
+    def train_model(self, source: ProjectConfig, image: ImageUnderTest, stage: str) -> Path | str:
+        """The model to serve, trained from `source` as the platform trains it: a file or folder, or (Vertex AI)
+        the gs:// folder the job wrote in the emulator."""
+        self.say(f"training {image.tag} as {_NAMES[self.platform]} does, for the model to serve")
+        job = training_job(source, stage)
+        code: int | None
+        if self.platform == "vertex":
+            vertex_run = self._vertex(image.tag).train(job)
+            code, logs, found = vertex_run.exit_code, vertex_run.logs, bool(vertex_run.model_objects)
+            model: Path | str = vertex_run.model_uri
+        elif self.platform == "azureml":
+            outputs = azureml_outputs(source)
+            azure_run = self._azureml(image.tag).train(job, outputs=outputs)
+            name = min(n for n, kind in outputs.items() if kind is ChannelKind.OUTPUT_MODEL)
+            code, logs, model = azure_run.exit_code, azure_run.logs, azure_run.output_dirs[name]
+            found = bool(azure_run.outputs[name])
+        else:
+            run = self._sagemaker(image.tag).train(job)
+            code, logs, model, found = run.exit_code, run.logs, run.model_tar, True
+        if code != 0 or not found:
+            tail = "\n".join(logs.splitlines()[-15:])
+            what = f"exit {code}" if code != 0 else "no model written"
+            raise UserError(f"training {source.name} for the model to serve failed ({what}):\n{tail}")
+        return model
+
+    def serve(self, report: ContractReport, tag: str, model: Path | str, payload_file: Path) -> None:
+        """Serve `model` as the platform's endpoint does with the sample payload, and judge it into `report`."""
+        self.say(f"running {tag} as {_NAMES[self.platform]} runs an endpoint")
+        payload = payload_file.read_bytes()
+        if self.platform == "vertex":
+            harness = self._vertex(tag)
+            if isinstance(model, Path):
+                unpack(model, harness.workdir / "model")
+                model = harness.upload_model(harness.workdir / "model")
+            served = harness.serve(model, payload=payload, content_type=_content_type(payload_file))
+            vertex_serving_items(report, served, payload)
+        elif self.platform == "azureml":
+            served = self._azureml(tag).serve(Path(model), payload=payload, content_type=_content_type(payload_file))
+            azureml_serving_items(report, served)
+        else:
+            served = self._sagemaker(tag).serve(Path(model), payload=payload, content_type=_content_type(payload_file))
+            serving_items(report, served)
         report.started_as, report.logs = served.started_as, served.logs
-        serving_items(report, served)
-    return report
 
 
 def training_job(project: ProjectConfig, stage: str, *, stop: bool = False) -> TrainingJob:
@@ -133,7 +242,25 @@ def training_job(project: ProjectConfig, stage: str, *, stop: bool = False) -> T
 
 def model_channels(project: ProjectConfig) -> set[str]:
     """The output-model channel names any stage of `project` sets."""
-    prefixes = (ChannelKind.OUTPUT_MODEL.prefix, "MLDOCK_MODEL_OUTPUT_CHANNEL_")
+    return channel_names(project, ChannelKind.OUTPUT_MODEL)
+
+
+def azureml_outputs(project: ProjectConfig) -> dict[str, ChannelKind]:
+    """A command job's outputs for `project`: its output-model channels (`model` when it sets none) and its
+    output channels, each as the kind of channel argument its mounted folder is passed with."""
+    outputs = dict.fromkeys(sorted(model_channels(project) or {"model"}), ChannelKind.OUTPUT_MODEL)
+    for name in sorted(channel_names(project, ChannelKind.OUTPUT)):
+        outputs.setdefault(name, ChannelKind.OUTPUT)
+    return outputs
+
+
+def channel_names(project: ProjectConfig, kind: ChannelKind) -> set[str]:
+    """The names of the `kind` channels any stage of `project` sets (0.9.2 aliases included)."""
+    aliases = {
+        ChannelKind.OUTPUT_MODEL: "MLDOCK_MODEL_OUTPUT_CHANNEL_",
+        ChannelKind.INPUT_MODEL: "MLDOCK_MODEL_INPUT_CHANNEL_",
+    }
+    prefixes = (kind.prefix, *([aliases[kind]] if kind in aliases else []))
     names = set()
     for stage in project.stages.values():
         for key in stage.environment:
@@ -167,28 +294,3 @@ def _check_can_train(source: ProjectConfig, stage: str) -> None:
 
 def _content_type(payload: Path) -> str:
     return _CONTENT_TYPES.get(payload.suffix.lower(), "application/octet-stream")
-
-
-def _trained_model(
-    project: ProjectConfig,
-    model_project: ProjectConfig | None,
-    stage: str,
-    client: docker.DockerClient,
-    harness: SageMakerHarness,
-    say: Progress,
-) -> Path:
-    """model.tar.gz from a SageMaker-style training run of `model_project` (default: the project itself)."""
-    source = model_project or project
-    if not source.stage(stage).seed:
-        raise UserError(
-            f'{source.config_file}: stage {stage!r} has no "seed" data to train the model to serve; give '
-            "--model (a model.tar.gz or folder) or --model-from (the project that trains it)"
-        )
-    image = image_under_test(source, client)
-    trainer = SageMakerHarness(client, image.tag, workdir=harness.workdir, tracker=harness.tracker)
-    say(f"training {image.tag} as SageMaker does, for the model to serve")
-    run: TrainingRun = trainer.train(training_job(source, stage))
-    if run.exit_code != 0:
-        tail = "\n".join(run.logs.splitlines()[-15:])
-        raise UserError(f"training {source.name} for the model to serve failed (exit {run.exit_code}):\n{tail}")
-    return run.model_tar

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import json
 import tarfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mldock import contract
-from mldock.engine import ResourceTracker, engine_errors
-from mldock.errors import RunnerError
-from mldock.harness.probe import PROBE_SCRIPT, parse_result, probe_arguments
+from mldock.engine import ResourceTracker
+from mldock.harness.launch import Launcher, copy_tree, describe, logs_of
+from mldock.harness.probe import probe_arguments
 
 if TYPE_CHECKING:
     import docker
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 CONTAINER_BASE = str(contract.DEFAULT_BASE_DIR)
-_POLL_SECONDS = 0.2
 STEP_RUNNING = "step: running"
 """What the runtime logs when the training step starts."""
 
@@ -109,7 +107,7 @@ class ServingRun:
     started_as: str
 
 
-class SageMakerHarness:
+class SageMakerHarness(Launcher):
     """Runs one image as SageMaker's training and hosting run it (see the module docstring)."""
 
     def __init__(
@@ -123,15 +121,14 @@ class SageMakerHarness:
         training_deadline: float = contract.SAGEMAKER_TRAINING_STOP_DEADLINE,
         endpoint_deadline: float = contract.SAGEMAKER_ENDPOINT_STOP_DEADLINE,
     ) -> None:
-        self.client, self.image, self.workdir, self.tracker = client, image, workdir, tracker
-        self.timeout = timeout
+        super().__init__(client, image, workdir=workdir, tracker=tracker, timeout=timeout)
         self.training_deadline, self.endpoint_deadline = training_deadline, endpoint_deadline
 
     # -- training -------------------------------------------------------------------------------------------
 
     def train(self, job: TrainingJob) -> TrainingRun:
         """Run `IMAGE train` on SageMaker's layout; pack model.tar.gz (and output.tar.gz) from what it left."""
-        root = self._fresh(f"training-{job.job_name}")
+        root = self.fresh(f"training-{job.job_name}")
         config = root / "input" / "config"
         config.mkdir(parents=True)
         _write_json(config / "hyperparameters.json", {k: json.dumps(v) for k, v in job.hyperparameters.items()})
@@ -152,7 +149,7 @@ class SageMakerHarness:
             {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"},
         )
         for name, source in job.channels.items():
-            _copy_tree(source, root / "input" / "data" / name)
+            copy_tree(source, root / "input" / "data" / name)
         for folder in ("model", "output", "checkpoints"):
             (root / folder).mkdir()
         volumes = {
@@ -162,15 +159,15 @@ class SageMakerHarness:
             str(root / "checkpoints"): {"bind": f"{CONTAINER_BASE}/checkpoints", "mode": "rw"},
         }
         environment = {contract.SAGEMAKER_TRAINING_JOB_NAME: job.job_name}
-        started_as = _describe("train", environment, volumes)
-        container = self._start("train", environment, volumes)
+        started_as = describe(["train"], environment, volumes)
+        container = self.start("train", command=["train"], environment=environment, volumes=volumes)
         stopped_after: float | None = None
         if job.stop_when_logged is not None:
-            self._wait_for_log(container, job.stop_when_logged)
-            code, stopped_after = self._stop(container, self.training_deadline)
+            self.wait_for_log(container, job.stop_when_logged)
+            code, stopped_after = self.stop(container, self.training_deadline)
         else:
-            code = self._wait(container, self.timeout)
-        logs = _logs(container)
+            code = self.wait(container, self.timeout)
+        logs = logs_of(container)
         self.tracker.remove(container)
         model_tar = pack(root / "model", root / "model.tar.gz")
         output_data = root / "output" / "data"
@@ -183,7 +180,7 @@ class SageMakerHarness:
         self, model: Path, *, payload: bytes, content_type: str, accept: str = "*/*", startup_timeout: float = 300.0
     ) -> ServingRun:
         """Run `IMAGE serve` on the unpacked `model` (model.tar.gz or a folder), probe it, stop it with SIGTERM."""
-        root = self._fresh("hosting")
+        root = self.fresh("hosting")
         base = root / "ml"
         (base / "model").mkdir(parents=True)
         model_dir = root / "model"
@@ -192,87 +189,15 @@ class SageMakerHarness:
             str(base): {"bind": CONTAINER_BASE, "mode": "ro"},
             str(model_dir): {"bind": f"{CONTAINER_BASE}/model", "mode": "ro"},
         }
-        started_as = _describe("serve", {}, volumes)
-        container = self._start("serve", {}, volumes)
+        started_as = describe(["serve"], {}, volumes)
+        container = self.start("serve", command=["serve"], environment={}, volumes=volumes)
         arguments = probe_arguments(payload, content_type, accept=accept, timeout=startup_timeout)
-        with engine_errors("probing the serving container"):
-            status = self._exec_probe(container, arguments)
-        code, stopped_after = self._stop(container, self.endpoint_deadline)
-        logs = _logs(container)
+        status = self.probe(container, arguments)
+        code, stopped_after = self.stop(container, self.endpoint_deadline)
+        logs = logs_of(container)
         network_mode = str(container.attrs.get("HostConfig", {}).get("NetworkMode", ""))
         self.tracker.remove(container)
         return ServingRun(status, code, stopped_after, logs, files, network_mode, started_as)
-
-    def _exec_probe(self, container: Any, arguments: str) -> dict[str, Any]:
-        container.reload()
-        if container.status != "running":
-            return {"ping": {"status": 0, "ready_after": 0, "seen": [f"container {container.status}"]}}
-        result = container.exec_run(["python", "-c", PROBE_SCRIPT, arguments], demux=False)
-        try:
-            return parse_result(result.output or b"")
-        except RunnerError:
-            container.reload()
-            if container.status != "running":  # the server exited while the probe waited
-                return {"ping": {"status": 0, "ready_after": 0, "seen": [f"container {container.status}"]}}
-            raise
-
-    # -- engine plumbing ------------------------------------------------------------------------------------
-
-    def _fresh(self, name: str) -> Path:
-        folder = self.workdir / name
-        if folder.exists():
-            raise RunnerError(f"{folder} exists already: give each harness run its own workdir")
-        folder.mkdir(parents=True)
-        return folder
-
-    def _start(self, task: str, environment: Mapping[str, str], volumes: Mapping[str, Any]) -> Any:
-        with engine_errors(f"starting {self.image} {task}"):
-            container = self.client.containers.create(
-                self.image,
-                command=[task],
-                environment=dict(environment),
-                volumes=dict(volumes),
-                network_mode="none",
-                labels=self.tracker.labels,
-                detach=True,
-            )
-            self.tracker.container(container)
-            container.start()
-        return container
-
-    def _wait(self, container: Any, timeout: float) -> int | None:
-        """The exit code once the container exits; None (after a SIGKILL) when `timeout` passes first."""
-        ends = time.monotonic() + timeout
-        while time.monotonic() < ends:
-            with engine_errors("waiting for the container"):
-                container.reload()
-            if container.status in ("exited", "stopped", "dead"):
-                return int(container.attrs["State"]["ExitCode"])
-            time.sleep(_POLL_SECONDS)
-        with engine_errors("killing the container"):
-            container.kill()
-        return None
-
-    def _stop(self, container: Any, deadline: float) -> tuple[int | None, float | None]:
-        """SIGTERM, then SIGKILL `deadline` s later as the platform does: (exit code or None, seconds taken)."""
-        container.reload()
-        if container.status != "running":
-            return int(container.attrs["State"]["ExitCode"]), None
-        started = time.monotonic()
-        with engine_errors("sending SIGTERM"):
-            container.kill(signal="SIGTERM")
-        code = self._wait(container, deadline)
-        return code, round(time.monotonic() - started, 2)
-
-    def _wait_for_log(self, container: Any, text: str) -> None:
-        ends = time.monotonic() + self.timeout
-        while time.monotonic() < ends:
-            if text in _logs(container):
-                return
-            container.reload()
-            if container.status != "running":
-                return
-            time.sleep(_POLL_SECONDS)
 
 
 def pack(folder: Path, target: Path) -> Path:
@@ -287,37 +212,12 @@ def unpack(model: Path, target: Path) -> tuple[str, ...]:
     """Unpack model.tar.gz (or copy a folder) into `target`; the relative file names, sorted."""
     target.mkdir(parents=True, exist_ok=True)
     if model.is_dir():
-        _copy_tree(model, target)
+        copy_tree(model, target)
     else:
         with tarfile.open(model, "r:*") as archive:
             archive.extractall(target, filter="data")
     return tuple(sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()))
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    if not source.is_dir():
-        raise RunnerError(f"{source}: not a folder of channel data")
-    for path in sorted(source.rglob("*")):
-        destination = target / path.relative_to(source)
-        if path.is_dir():
-            destination.mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(path.read_bytes())
-    target.mkdir(parents=True, exist_ok=True)
-
-
 def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2), encoding="utf-8")
-
-
-def _logs(container: Any) -> str:
-    with engine_errors("reading the container's logs"):
-        raw = container.logs(stdout=True, stderr=True)
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-
-def _describe(task: str, environment: Mapping[str, str], volumes: Mapping[str, Any]) -> str:
-    mounts = ", ".join(f"{v['bind']} ({v['mode']})" for v in sorted(volumes.values(), key=lambda v: v["bind"]))
-    variables = ", ".join(f"{k}={v}" for k, v in environment.items()) or "none"
-    return f"IMAGE {task}; network none; mounts {mounts}; variables {variables}"

@@ -1,9 +1,11 @@
-"""A tiny container project for the harness tests, steered by hyperparameters as SageMaker passes them.
+"""A tiny container project for the harness tests, steered by hyperparameters as the platforms pass them.
 
-`mode` (a string: SageMaker's SDK writes it JSON-quoted, `"\\"fail\\""`, and the runtime must unquote it):
-"ok" copies the `train` channel's rows into model.json and a metrics output; "fail" raises; "sleep" writes
-the model first, then sleeps (the stop-deadline scenario). The predictor answers with the model's row count,
-the request's content type and SageMaker's custom attributes (it takes the `context` keyword).
+`mode` (a string: SageMaker's SDK writes it JSON-quoted, `"\\"fail\\""`, and the runtime must unquote it;
+Vertex AI and Azure ML pass `--mode=ok` on the command line): "ok" copies the `train` channel's rows into
+model.json and a metrics output and logs the metric `rows`; "fail" raises; "sleep" writes the model first,
+then sleeps (the stop-deadline scenario). The predictor answers `{"predictions": [...]}` (the model's row
+count per instance, as Vertex AI wants) with the row count, the request's content type and SageMaker's custom
+attributes (it takes the `context` keyword).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def train(env):
     metrics = env.channel("metrics", ChannelKind.OUTPUT).path
     metrics.mkdir(parents=True, exist_ok=True)
     (metrics / "metrics.json").write_text(json.dumps({"rows": len(rows)}))
+    env.log_metric("rows", len(rows))
 """
 
 PREDICTOR = """
@@ -49,7 +52,9 @@ class Predictor:
         self.model = json.loads((env.channel("model", ChannelKind.INPUT_MODEL).path / "model.json").read_text())
 
     def predict(self, body, content_type, accept, *, context):
-        return {"rows": len(self.model["rows"]), "content_type": content_type,
+        instances = json.loads(body).get("instances", []) if content_type == "application/json" else []
+        rows = len(self.model["rows"])
+        return {"predictions": [rows] * len(instances), "rows": rows, "content_type": content_type,
                 "attributes": context.custom_attributes}
 """
 

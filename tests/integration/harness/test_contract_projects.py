@@ -93,6 +93,6 @@ def test_user_mistakes_are_plain_errors(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--model-from" in result.stderr
     assert "Traceback" not in result.stderr
-    result = mldock("contract", "--platform", "vertex", "--task", "train", "--project", str(EXAMPLES / "sklearn-train"))
+    result = mldock("contract", "--platform", "heroku", "--task", "train", "--project", str(EXAMPLES / "sklearn-train"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

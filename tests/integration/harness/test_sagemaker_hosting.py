@@ -31,7 +31,12 @@ def test_the_trained_model_is_served_on_a_read_only_opt_ml_with_no_network(
     assert served.network_mode == "none"
     assert served.model_files == ("model.json",)
     answer = json.loads(served.probe["invoke"]["body"])
-    assert answer == {"rows": 2, "content_type": "application/json", "attributes": "mldock-contract=1"}
+    assert answer == {
+        "predictions": [2],
+        "rows": 2,
+        "content_type": "application/json",
+        "attributes": "mldock-contract=1",
+    }
     assert served.exit_code == 0, served.logs
     assert "setup: SageMaker hosting" in served.logs
     report = ContractReport("sagemaker", "serve", harness_image, "")
