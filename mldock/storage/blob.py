@@ -6,9 +6,13 @@ rest, the same way for every cloud:
 
 - `uri` names a prefix: objects below `prefix/` are transferred keeping their structure; when there are none
   and an object called exactly `prefix` exists, that single object lands in `dest` under its own name.
+  A prefix holding `*` is a pattern (mldock.storage.wildcard: `gs://b/data/train-*.csv`): only the
+  matching objects are listed and downloaded, relative to the folder before the first wildcard; uploading to
+  a pattern is refused.
 - Every key is checked with `local_path_for_key` before anything is written; one bad key refuses the lot.
 - Keys ending in `/` (folder markers) become folders, no file. Files are written with `atomic_write`
   and their size checked before the rename; the SDK's checksum is checked by the SDK (or by `_verify`).
+  One request per object: an empty object is written from its listing, with no request.
 - Files move on a thread pool (small ones 16 at a time, those of 8 MiB and more 4 at a time, since the SDK
   already splits each into parallel parts); each file is retried on transient errors; the first hard failure cancels
   what has not started and is raised as a StorageError naming the URI.
@@ -42,6 +46,7 @@ from mldock.storage.base import (
 from mldock.storage.errors_map import storage_errors
 from mldock.storage.retry import DEFAULT_ATTEMPTS, Timeouts, call_with_retry, timeouts_from
 from mldock.storage.uri import RemoteURI
+from mldock.storage.wildcard import Wildcard, split_wildcard
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -218,6 +223,8 @@ class BlobRemote:
         self._check(uri)
         listing = self._listing(uri)
         if not listing:
+            if split_wildcard(uri.prefix) is not None:
+                raise RemoteNotFoundError(f"{uri}: no object matches the pattern; nothing to download")
             raise RemoteNotFoundError(f"{uri}: no object and no objects below it; nothing to download")
         folders, files = _plan(listing, dest, str(uri))
         remove_partials(dest)  # left by a download into this folder that was killed
@@ -247,6 +254,8 @@ class BlobRemote:
     ) -> TransferReport:
         """Copy every file below the folder `src` to `uri`, keeping the structure."""
         self._check(uri)
+        if split_wildcard(uri.prefix) is not None:
+            raise StorageError(f"cannot upload {src} to {uri}: a prefix with a wildcard (*) can only be read")
         if not src.is_dir():
             raise StorageError(f"cannot upload {src} to {uri}: {src} is not a folder")
         with storage_errors("upload to", str(uri), self._transport_hint):
@@ -334,6 +343,9 @@ class BlobRemote:
                 raise
 
     def _listing(self, uri: RemoteURI) -> builtins.list[Listed]:
+        wildcard = split_wildcard(uri.prefix)
+        if wildcard is not None:
+            return self._matching(uri, wildcard)
         base = folder_prefix(uri.prefix)
         try:
             with storage_errors("list", str(uri), self._transport_hint):
@@ -354,10 +366,26 @@ class BlobRemote:
                     listing = [Listed(uri.prefix, name, found[0], found[1])]
         return sorted(listing, key=lambda item: item.rel)
 
+    def _matching(self, uri: RemoteURI, wildcard: Wildcard) -> builtins.list[Listed]:
+        """The objects matching `wildcard`, keys relative to its folder (folder markers left out)."""
+        try:
+            with storage_errors("list", str(uri), self._transport_hint):
+                listing = [
+                    Listed(key, key[len(wildcard.folder) :], size, md5)
+                    for key, size, md5 in self._iter_objects(uri.bucket, wildcard.listed)
+                    if key.startswith(wildcard.folder) and not key.endswith("/") and wildcard.matches(key)
+                ]
+        except RemoteNotFoundError as exc:
+            raise RemoteNotFoundError(
+                f"{uri}: the bucket {uri.bucket!r} does not exist (or these credentials cannot see it)"
+            ) from exc
+        return sorted(listing, key=lambda item: item.rel)
+
     def _fetch_one(self, uri: RemoteURI, item: Listed, target: Path, progress: Progress) -> int:
-        where = str(uri.join(item.rel)) if item.key != uri.prefix else str(uri)
+        where = str(RemoteURI(uri.scheme, uri.bucket, item.key))
         with storage_errors("download", where, self._transport_hint), atomic_write(target) as handle:
-            self._download_object(uri.bucket, item, handle, progress)
+            if item.size:  # an empty object is all in its listing (Azure would need two GETs: 416, then whole)
+                self._download_object(uri.bucket, item, handle, progress)
             handle.flush()
             self._verify(item, handle, where)
         return item.size
