@@ -29,6 +29,7 @@ import pytest
 
 from mldock.contract import DEFAULT_BASE_DIR
 from mldock.runtime.channels import ChannelKind, parse_channels
+from mldock.runtime.metrics import METRICS_FILE, MetricRecord, read_metric_records
 from pytest_mldock.report import describe_failure, record
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class ContainerResult:
         result.assert_succeeded()
         result.assert_failed(match="column 'y' is missing")
         result.exit_code, result.logs, result.failure, result.outputs["metrics"], result.models["model"]
+        [m.value for m in result.metrics if m.name == "loss"]     # what env.log_metric reported, in order
     """
 
     def __init__(self, run: RunResult, *, storage: MldockStorage, environment: Mapping[str, str]) -> None:
@@ -119,6 +121,15 @@ class ContainerResult:
     def models(self) -> dict[str, dict[str, bytes]]:
         """Output model channel name -> {key: content} read back after the run."""
         return self._read_back(ChannelKind.OUTPUT_MODEL)
+
+    @functools.cached_property
+    def metrics(self) -> list[MetricRecord]:
+        """The metrics the run reported with env.log_metric (its metrics.jsonl), in order; [] when none.
+
+        Read from the runner's host copy of the base dir (both runners keep one)."""
+        if self.run.base_dir is None:
+            return []
+        return read_metric_records(self.run.base_dir / METRICS_FILE)
 
     def describe(self) -> str:
         """Outcome, failure file, log tail and the masked environment (as in assertion messages)."""

@@ -14,6 +14,9 @@ One `log_metric` call writes, at once:
   cloudml-hypertune writes, `{"<name>": "<value>", "global_step": "<step>", "timestamp": ..., "trial": "<id>"}`,
   appended to CLOUD_ML_HP_METRIC_FILE (default /tmp/hypertune/output.metrics).
 
+Reading back: `read_metric_records(path)` gives a metrics.jsonl's records as MetricRecord values (what
+`result.metrics` of the pytest plugin and `mldock metrics` show); `read_metrics(base_dir)` the raw dicts.
+
 `log_param` writes `mldock-param: name=value` on stderr and keeps `<base>/output/params.json` up to date.
 A metric name is 1-64 characters of letters, digits and `_ . : / -`; a value is a real number (bool refused);
 anything else is a MetricError (a UserError). Appends are single writes under a lock, so threads of one
@@ -43,8 +46,10 @@ __all__ = [
     "METRICS_FILE",
     "PARAMS_FILE",
     "MetricError",
+    "MetricRecord",
     "MetricsLog",
     "metric_regex",
+    "read_metric_records",
     "read_metrics",
 ]
 
@@ -131,6 +136,54 @@ class MetricsLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One reported metric: name, value (nan and inf as floats), training step (None when not given), time.
+
+    [r.value for r in result.metrics if r.name == "loss"]
+    """
+
+    name: str
+    value: float
+    step: int | None = None
+    timestamp: float | None = None
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> MetricRecord | None:
+        """The record of one metrics.jsonl line's object; None when it is not one log_metric wrote."""
+        name, value, step, timestamp = (record.get(k) for k in ("name", "value", "step", "timestamp"))
+        if not isinstance(name, str) or isinstance(value, bool) or isinstance(step, bool):
+            return None
+        if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+            value = float(value)
+        if not isinstance(value, int | float) or not (step is None or (isinstance(step, int) and step >= 0)):
+            return None
+        when = float(timestamp) if isinstance(timestamp, int | float) and not isinstance(timestamp, bool) else None
+        return cls(name, float(value), step, when)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as metrics.jsonl writes it (nan and inf as text)."""
+        value: float | str = self.value if math.isfinite(self.value) else _format(self.value)
+        return {"name": self.name, "value": value, "step": self.step, "timestamp": self.timestamp}
+
+
+def read_metric_records(path: Path) -> list[MetricRecord]:
+    """The records of the metrics.jsonl file `path`, in order ([] when there is none; lines that are not
+    records are skipped)."""
+    if not path.is_file():
+        return []
+    found: list[MetricRecord] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            loaded = json.loads(line)
+        except ValueError:
+            continue
+        record = MetricRecord.from_json(loaded) if isinstance(loaded, dict) else None
+        if record is not None:
+            found.append(record)
+    return found
 
 
 def read_metrics(base_dir: Path) -> list[dict[str, Any]]:
