@@ -22,6 +22,7 @@ from mldock.cli.clean import clean_command
 from mldock.cli.contract import contract_command
 from mldock.cli.emulators import emulators_group
 from mldock.cli.init import init_command
+from mldock.cli.metrics import metrics_command
 from mldock.cli.push import push_command
 from mldock.cli.run import run_group
 from mldock.cli.serve import predict_command, serve_command
@@ -66,6 +67,7 @@ cli.add_command(contract_command)
 cli.add_command(submit_command)
 cli.add_command(status_command)
 cli.add_command(logs_command)
+cli.add_command(metrics_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

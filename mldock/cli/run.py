@@ -6,7 +6,8 @@
 Steps: load mldock.json; in a non-production stage start the emulators the stage's channel URIs need
 (s3 → moto, gs → fake-gcs-server, az → Azurite), create their buckets and upload the stage's `seed` folders;
 build the image (docker runner); run the task; fetch the output channels into `--output`; stop everything.
-The exit code is the task's.
+When the step reported metrics (env.log_metric), the run folder also gets metrics.jsonl and metrics.html, a chart
+of each metric over its steps (`mldock metrics` shows them). The exit code is the task's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from mldock.cli.common import (
     runner_option,
     stage_option,
 )
+from mldock.cli.metrics import save_run_metrics
 from mldock.cli.progress import TransferProgress, build_progress
 from mldock.cli.stage import download_outputs, stage_storage, upload_seeds
 from mldock.contract import HYPERPARAMETERS
@@ -47,6 +49,7 @@ from mldock.runners import get_runner
 from mldock.runners.base import Runner, RunSpec
 from mldock.runners.environment import merged_hyperparameters
 from mldock.runners.resources import parse_resources
+from mldock.runtime.metrics import METRICS_FILE, read_metric_records
 from mldock.runtime.redact import Redactor, redact_mapping
 
 if TYPE_CHECKING:
@@ -238,8 +241,13 @@ def _train(
         "outputs": fetched,
         "output_dir": str(dest.resolve()) if fetched else None,
     }
+    records = read_metric_records(result.base_dir / METRICS_FILE) if result.base_dir is not None else []
+    chart = save_run_metrics(dest, records)
+    if chart is not None:
+        summary["metrics"] = {"reports": len(records), "chart": str(chart.resolve())}
+        summary["output_dir"] = str(dest.resolve())
     summary = _masked(summary, mask)
-    if fetched:
+    if fetched or chart is not None:
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "logs.txt").write_text(mask(result.logs), encoding="utf-8")
         (dest / "result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
@@ -277,6 +285,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for key, info in summary["outputs"].items():
         where = info["path"] or "(nothing uploaded)"
         console.print(f"  {key}: {info['files']} file(s) from {info['uri']} → {where}", markup=False)
+    if summary.get("metrics"):
+        count = summary["metrics"]["reports"]
+        console.print(f"  metrics: {count} report(s), chart {summary['metrics']['chart']}", markup=False)
     if summary["output_dir"]:
         console.print(f"outputs, logs.txt and result.json in {summary['output_dir']}", markup=False)
 
