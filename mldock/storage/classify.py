@@ -8,8 +8,9 @@ an SDK that was never imported cannot have raised, so nothing is imported here a
 SDK in use. HTTP status and service error codes are read from the attributes each SDK puts them in (botocore's
 `response` dict, azure-core's `status_code`/`error_code`, google-api-core's `code`, a requests `response`).
 
-Rules: 5xx, 408, 429 and the throttling codes are transient, any other 4xx is not (retrying will not change the
-answer); connection failures, timeouts, streams cut short and checksum mismatches are transient; so is a
+Rules: 5xx, 408, 429, the throttling codes and a body refused for its checksum (S3 BadDigest, Azure Md5Mismatch,
+changed in transit) are transient, any other 4xx is not (retrying will not change the answer); connection
+failures, timeouts, streams cut short and checksum mismatches are transient; so is a
 ValueError (JSONDecodeError, azure-core's DeserializationError, "Invalid timestamp", a malformed Content-Range)
 raised while an SDK reads a response (its traceback passes through RESPONSE_READERS): that is a response cut
 short or garbled on the way, not a final answer. The chain of causes is followed, so a wrapped reset is still a
@@ -117,6 +118,8 @@ _TRANSIENT_CODES = frozenset(
         "OperationTimedOut",
         "Throttling",
         "ThrottlingException",
+        "BadDigest",  # S3: the body did not match its Content-MD5 (changed in transit)
+        "Md5Mismatch",  # Azure: the same, for a block or a blob's transactional MD5
     }
 )
 _NOT_FOUND_CODES = frozenset(
@@ -205,10 +208,10 @@ def is_transient(exc: BaseException) -> bool:
         status = status_code_of(link)
         if status is not None and (status >= 500 or status in (408, 429)):
             return True
+        if error_code_of(link) in _TRANSIENT_CODES:  # some come with a 400 (RequestTimeout, BadDigest)
+            return True
         if status is not None and 400 <= status < 500:
             return False  # a definite client error: retrying will not change the answer
-        if error_code_of(link) in _TRANSIENT_CODES:
-            return True
         if isinstance(link, transient_classes):
             return True
         if isinstance(link, OSError) and link.errno in _TRANSIENT_ERRNOS:

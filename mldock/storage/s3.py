@@ -18,12 +18,22 @@ Objects of 8 MiB and more go through s3transfer's TransferManager as 8 MiB parts
 ones are one streamed GET/PUT each (the manager's thread hand-offs would cost more than they save), many files
 at once. Bodies are sent without `Expect: 100-continue` (a connection closed inside botocore's reading of
 the interim response would loop forever). An upload first aborts the incomplete multipart uploads of the keys
-it writes in parts (what a killed upload leaves behind). boto3 checks CRC32 on uploads and on whole-object
-downloads; a single-part object is also checked against its MD5 ETag before the rename.
+it writes in parts (what a killed upload leaves behind).
+
+Verification uses what each request and response carries anyway, one request per small object each way: a
+small PUT sends the file's Content-MD5 (S3 refuses a body that does not match it, with the MD5 it computes for
+the ETag anyway); a small GET is hashed as it streams and checked against the MD5 ETag of that response. The
+client asks for flexible checksums only where an operation requires one (`request_checksum_calculation` and
+`response_checksum_validation` "when_required", not botocore's "when_supported" default, which adds a CRC32
+to every PUT and `x-amz-checksum-mode` to every GET): explicitly, multipart uploads send a CRC32 per part, and
+a GET asks for the stored checksum only when the listed ETag is not an MD5 (a multipart or KMS-encrypted object).
+Large downloads (ranged GETs) are checked against a single-part object's MD5 ETag before the rename.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import threading
 from collections.abc import Mapping
@@ -76,6 +86,9 @@ def make_client(
         "connect_timeout": timeouts.connect,
         "read_timeout": timeouts.read,
     }
+    if "request_checksum_calculation" in Config.OPTION_DEFAULTS:  # botocore >= 1.36 (earlier: when required)
+        config_options["request_checksum_calculation"] = "when_required"
+        config_options["response_checksum_validation"] = "when_required"
     if environ is not None:  # the mapping alone decides: botocore would read os.environ for these
         config_options["proxies"] = proxies_for(endpoint or f"https://s3.{region or 'us-east-1'}.amazonaws.com", env)
         if endpoint is None:
@@ -168,13 +181,7 @@ class S3Remote(BlobRemote):
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
         if item.size < self.part_size:  # one GET, streamed; s3transfer's thread hand-offs cost more than it
-            body = self.client.get_object(Bucket=bucket, Key=item.key)["Body"]
-            try:
-                for chunk in body.iter_chunks(_STREAM_CHUNK):
-                    handle.write(chunk)
-                    progress(len(chunk))
-            finally:
-                body.close()
+            self._get_small(bucket, item, handle, progress)
             return
         from s3transfer.subscribers import BaseSubscriber
 
@@ -187,17 +194,39 @@ class S3Remote(BlobRemote):
 
         self.manager.download(bucket, item.key, handle, subscribers=[Subscriber()]).result()
 
+    def _get_small(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
+        """One GET, hashed as it streams and checked against that response's MD5 ETag; without one (multipart
+        or KMS-encrypted), botocore checks the stored full-object checksum when the object has one."""
+        options = {} if item.md5 is not None else {"ChecksumMode": "ENABLED"}
+        response = self.client.get_object(Bucket=bucket, Key=item.key, **options)
+        body = response["Body"]
+        expected = None if _encrypted_with_key(response) else _md5_of_etag(response.get("ETag", ""))
+        digest = hashlib.md5(usedforsecurity=False) if expected else None
+        try:
+            for chunk in body.iter_chunks(_STREAM_CHUNK):
+                handle.write(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+                progress(len(chunk))
+        finally:
+            body.close()
+        if digest is not None and digest.hexdigest() != expected:
+            raise ContentMismatch(
+                f"s3://{bucket}/{item.key}: MD5 {digest.hexdigest()} does not match the object's ETag {expected}"
+            )
+
     def _verify(self, item: Listed, handle: IO[bytes], uri: str) -> None:
         super()._verify(item, handle, uri)
-        if item.md5 is not None:
+        if item.md5 is not None and item.size >= self.part_size:  # small ones were checked as they streamed
             digest = md5_of_fd(handle.fileno(), item.size)
             if digest != item.md5:
                 raise ContentMismatch(f"{uri}: MD5 {digest} does not match the object's ETag {item.md5}")
 
     def _upload_file(self, path: Path, bucket: str, key: str, size: int, progress: Progress) -> None:
-        if size < self.part_size:  # one PUT (boto3 adds the CRC32 the server checks)
+        if size < self.part_size:  # one PUT with the Content-MD5 the server checks
             with open(path, "rb") as handle:
-                self.client.put_object(Bucket=bucket, Key=key, Body=handle)
+                md5 = bytes.fromhex(md5_of_fd(handle.fileno(), size))
+                self.client.put_object(Bucket=bucket, Key=key, Body=handle, ContentMD5=base64.b64encode(md5).decode())
             progress(size)
             return
         from s3transfer.subscribers import BaseSubscriber
@@ -206,7 +235,9 @@ class S3Remote(BlobRemote):
             def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
                 progress(bytes_transferred)
 
-        self.manager.upload(str(path), bucket, key, subscribers=[Subscriber()]).result()
+        self.manager.upload(
+            str(path), bucket, key, extra_args={"ChecksumAlgorithm": "CRC32"}, subscribers=[Subscriber()]
+        ).result()
 
     def _before_upload(self, bucket: str, objects: list[tuple[str, int]]) -> None:
         """Abort the incomplete multipart uploads of the keys this upload writes in parts (a killed upload
@@ -274,6 +305,13 @@ class S3Remote(BlobRemote):
             if is_not_found(exc):
                 return
             raise
+
+
+def _encrypted_with_key(response: Mapping[str, Any]) -> bool:
+    """True when the object is encrypted with a KMS or customer key: its ETag is then not its MD5."""
+    return str(response.get("ServerSideEncryption", "")).startswith("aws:kms") or bool(
+        response.get("SSECustomerAlgorithm")
+    )
 
 
 def _md5_of_etag(etag: str) -> str | None:

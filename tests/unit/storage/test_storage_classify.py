@@ -178,3 +178,26 @@ def test_a_value_error_from_elsewhere_is_not_transient() -> None:
         int("not a number")
     assert not is_garbled_response(own.value)
     assert not is_transient(own.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [("BadDigest", True), ("RequestTimeout", True), ("InvalidDigest", False), ("AccessDenied", False)],
+    ids=["bad-digest", "request-timeout", "invalid-digest", "access-denied"],
+)
+def test_s3_400_answers_retried_only_for_a_body_changed_on_the_way_or_too_slow(code: str, transient: bool) -> None:
+    from botocore.exceptions import ClientError
+
+    exc = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject"
+    )
+    assert is_transient(exc) is transient
+
+
+def test_boto3_client_asks_for_flexible_checksums_only_when_required() -> None:
+    from mldock.storage.s3 import make_client
+
+    config = make_client(
+        {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_REGION": "us-east-1"}
+    ).meta.config
+    assert (config.request_checksum_calculation, config.response_checksum_validation) == ("when_required",) * 2
