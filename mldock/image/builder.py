@@ -8,6 +8,7 @@ from a host wheelhouse, output streamed, a failed build reported with the failin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import tempfile
@@ -19,9 +20,15 @@ from typing import TYPE_CHECKING, Any
 from mldock.engine import connect, engine_errors, sweep_stale
 from mldock.errors import BuildError, EngineError
 from mldock.image.base_image import LOCAL_BASE_IMAGE, ensure_base_image
-from mldock.image.context import ContextFile, content_hash, project_files, write_context_tar
+from mldock.image.context import ContextFile, DigestCache, content_hash, project_files, write_context_tar
 from mldock.image.dockerfile import render_dockerfile, render_labels
-from mldock.image.wheelhouse import check_python_matches, mldock_source_hash, mldock_wheel, requirements_wheelhouse
+from mldock.image.wheelhouse import (
+    cache_dir,
+    check_python_matches,
+    mldock_source_hash,
+    mldock_wheel,
+    requirements_wheelhouse,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -35,6 +42,7 @@ __all__ = [
     "BuildPlan",
     "BuiltImage",
     "build_image",
+    "digest_cache",
     "image_tag",
     "plan_build",
     "run_build",
@@ -85,21 +93,34 @@ class BuildPlan:
         }
 
 
-def plan_build(project: ProjectConfig) -> BuildPlan:
-    """Collect the context (after .dockerignore), render the Dockerfile and hash every input."""
+def plan_build(project: ProjectConfig, *, digests: DigestCache | None = None) -> BuildPlan:
+    """Collect the context (after .dockerignore), render the Dockerfile and hash every input.
+
+    A project file whose size, times and inode are as when it was last hashed is not read again: its digest
+    comes from `digests` (default: the project's cache file in mldock's cache folder, see `digest_cache`).
+    """
     requirements_file = project.requirements_file
     requirements = requirements_file.read_text(encoding="utf-8") if requirements_file else ""
     files = tuple(project_files(project.root))
     dockerfile = render_dockerfile(project.base_image, has_requirements=bool(requirements.strip()))
     source_hash = mldock_source_hash()
+    cache = digest_cache(project) if digests is None else digests
     digest = content_hash(
         files,
         dockerfile=dockerfile,
         base_image=project.base_image,
         requirements=requirements,
         mldock_source=source_hash,
+        digests=cache,
     )
+    cache.save()
     return BuildPlan(project, files, dockerfile, requirements, source_hash, digest)
+
+
+def digest_cache(project: ProjectConfig) -> DigestCache:
+    """The file digests last computed for `project`'s folder: `<cache dir>/digests/project-<hash of the path>.json`."""
+    key = hashlib.sha256(str(project.root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return DigestCache.load(cache_dir() / "digests" / f"project-{key}.json")
 
 
 def image_tag(project: ProjectConfig) -> str:

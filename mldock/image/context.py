@@ -3,16 +3,22 @@ and the content hash of everything that goes into the image.
 
     files = project_files(project.root)                   # honours .dockerignore (docker-py's own matcher)
     digest = content_hash(files, dockerfile=text, base_image=ref, requirements=req, mldock_source=src)
+    cache = DigestCache.load(cache_file)                  # an unchanged file is not read again
+    digest = content_hash(files, ..., digests=cache); cache.save()
     write_context_tar(out, files, extra={"Dockerfile": text.encode()}, trees={"wheels": wheel_dir})
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import os
 import stat
 import tarfile
+import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,11 @@ from typing import IO
 
 __all__ = [
     "DEFAULT_IGNORES",
+    "SETTLE_SECONDS",
     "ContextFile",
+    "DigestCache",
     "content_hash",
+    "file_signature",
     "parse_dockerignore",
     "project_files",
     "read_dockerignore",
@@ -59,6 +68,112 @@ class ContextFile:
         if self.link_target is not None:
             return header + self.link_target.encode("utf-8", "surrogateescape")
         return header
+
+
+SETTLE_SECONDS = 2.0
+"""A file changed (mtime or ctime) this recently when it was hashed is hashed again next time: a second change
+within the file system's timestamp granularity could leave its size and times as they were."""
+
+
+class DigestCache:
+    """Digests remembered with the signature of what they were computed from (a file's size, times, inode), so
+    an unchanged file is not read again. The digest stays the truth; a matching signature only says "these
+    bytes were hashed already", and anything that does not match is hashed again.
+
+        cache = DigestCache.load(cache_dir / "digests" / "project-1a2b.json")   # DigestCache() keeps it in memory
+        cache.file_digest(path)        # sha256 of the file's bytes: read only when new, changed or recently changed
+        cache.lookup("sources", signature) or cache.remember("sources", signature, compute(), settled=True)
+        cache.save()                   # atomically, only when something changed; keeps only the entries used
+
+    A cache file that cannot be read or written is no error: everything is hashed as without it.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        entries: Mapping[str, tuple[str, str]] | None = None,
+        *,
+        settle_seconds: float = SETTLE_SECONDS,
+    ) -> None:
+        self.path = path
+        self.settle_seconds = settle_seconds
+        self._known = dict(entries or {})
+        self._used: dict[str, tuple[str, str]] = {}
+        self._changed = False
+
+    @classmethod
+    def load(cls, path: Path, *, settle_seconds: float = SETTLE_SECONDS) -> DigestCache:
+        """The cache kept in `path` (empty when the file is missing or unreadable)."""
+        entries: dict[str, tuple[str, str]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("entries"), dict):
+                entries = {
+                    key: (value[0], value[1])
+                    for key, value in data["entries"].items()
+                    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+                }
+        return cls(path, entries, settle_seconds=settle_seconds)
+
+    def lookup(self, key: str, signature: str) -> str | None:
+        """The value remembered for `key` when it was computed from `signature`, else None."""
+        entry = self._known.get(key)
+        if entry is None or entry[0] != signature:
+            return None
+        self._used[key] = entry
+        return entry[1]
+
+    def remember(self, key: str, signature: str, value: str, *, settled: bool) -> str:
+        """Keep `value` for `key` and `signature` (only when `settled`: see SETTLE_SECONDS); returns `value`."""
+        if settled:
+            self._known[key] = self._used[key] = (signature, value)
+            self._changed = True
+        return value
+
+    def file_digest(self, path: Path) -> bytes:
+        """sha256 of the bytes of `path`, read only when its signature (size, mtime, ctime, inode) is new."""
+        key = str(path)
+        signature, settled = file_signature(os.stat(path), settle_seconds=self.settle_seconds)
+        known = self.lookup(key, signature)
+        if known is not None:
+            return bytes.fromhex(known)
+        digest = _file_sha256(path)
+        self.remember(key, signature, digest.hex(), settled=settled)
+        return digest
+
+    def save(self) -> None:
+        """Write the entries used since loading to `path` (atomically), when any was added or changed."""
+        if self.path is None or not (self._changed or set(self._used) != set(self._known)):
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".digests-", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump({"entries": {k: list(v) for k, v in sorted(self._used.items())}}, out)
+                os.replace(temporary, self.path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+        self._known, self._changed = dict(self._used), False
+
+
+def file_signature(
+    info: os.stat_result, *, now: float | None = None, settle_seconds: float = SETTLE_SECONDS
+) -> tuple[str, bool]:
+    """What identifies a file's bytes without reading them (size, mtime, ctime, inode, device), and whether it
+    has settled (last changed more than `settle_seconds` before `now`, default: now)."""
+    signature = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
+    changed = max(info.st_mtime_ns, info.st_ctime_ns) / 1e9
+    return signature, (time.time() if now is None else now) - changed > settle_seconds
+
+
+def _file_sha256(path: Path) -> bytes:
+    file_digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            file_digest.update(block)
+    return file_digest.digest()
 
 
 def parse_dockerignore(text: str) -> list[str]:
@@ -105,9 +220,13 @@ def content_hash(
     base_image: str,
     requirements: str,
     mldock_source: str,
+    digests: DigestCache | None = None,
 ) -> str:
     """sha256 (hex) over every input of the image: files (path, mode, bytes), Dockerfile, base image reference,
-    requirements text and the hash of the mldock sources installed into it."""
+    requirements text and the hash of the mldock sources installed into it.
+
+    With `digests`, a file whose signature is unchanged is not read again (the same hash, without the reading).
+    """
     digest = hashlib.sha256()
 
     def field(name: str, value: bytes) -> None:
@@ -121,11 +240,7 @@ def content_hash(
     for item in sorted(files, key=lambda f: f.relative):
         field("file", item.digest_input())
         if item.link_target is None:
-            file_digest = hashlib.sha256()
-            with open(item.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    file_digest.update(block)
-            field("bytes", file_digest.digest())
+            field("bytes", _file_sha256(item.path) if digests is None else digests.file_digest(item.path))
     return digest.hexdigest()
 
 

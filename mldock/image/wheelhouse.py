@@ -24,6 +24,7 @@ import mldock
 from mldock.contract import cache_dir as contract_cache_dir
 from mldock.errors import BuildError
 from mldock.image.base_image import LOCAL_BASE_IMAGE, LOCAL_BASE_PYTHON
+from mldock.image.context import DigestCache, file_signature
 
 __all__ = [
     "RUNTIME_REQUIREMENTS",
@@ -68,14 +69,29 @@ def _source_files(root: Path) -> list[Path]:
 
 
 def mldock_source_hash(root: Path | None = None) -> str:
-    """sha256 (hex) over the sources that make the mldock wheel (packages + pyproject), path and bytes."""
+    """sha256 (hex) over the sources that make the mldock wheel (packages + pyproject), path and bytes.
+
+    Remembered in mldock's cache folder with the files' signatures (mldock.image.context.DigestCache): while no
+    source file's size, times or inode changed, the sources are not read again.
+    """
     root = root or _require_root()
+    files = _source_files(root)
+    stats = [file_signature(os.stat(path)) for path in files]
+    listing = "\n".join(f"{path}\0{sig}" for path, (sig, _) in zip(map(str, files), stats, strict=True))
+    signature = hashlib.sha256(listing.encode()).hexdigest()
+    key = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    cache = DigestCache.load(cache_dir() / "digests" / f"mldock-source-{key}.json")
+    known = cache.lookup("mldock-source", signature)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
-    for path in _source_files(root):
+    for path in files:
         relative = path.relative_to(root).as_posix().encode()
         data = path.read_bytes()
         digest.update(b"%d\0%s\0%d\0" % (len(relative), relative, len(data)))
         digest.update(data)
+    cache.remember("mldock-source", signature, digest.hexdigest(), settled=all(settled for _, settled in stats))
+    cache.save()
     return digest.hexdigest()
 
 
