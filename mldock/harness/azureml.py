@@ -26,10 +26,11 @@ Online deployment with a custom container (a managed online deployment whose env
 - no command: the image as built (Azure ML has no command override for a deployment);
 - the registered model mounted read-only at `/var/azureml-app/azureml-models/<name>/<version>`, which
   `AZUREML_MODEL_DIR` names; a model registered from a folder keeps that folder's name below it;
-- the inference_config the harness deploys with is the one Azure's inference server answers: port 5001,
-  liveness and readiness `GET /`, scoring `POST /score` (the prebuilt images' azureml-inference-server-http);
-- `GET /` until 200, then the sample payload POSTed to `/score`; a stop is SIGTERM, then SIGKILL after the
-  pod's grace period (30 s).
+- the deployment's inference_config is the one mldock documents for its image (mldock.runtime.azureml): port
+  5001 and the routes of Azure's own inference server (azureml-inference-server-http: liveness `GET /`,
+  scoring `POST /score`), readiness `GET /ping`;
+- the readiness route polled until 200, then liveness checked and the sample payload POSTed to the scoring
+  route; a stop is SIGTERM, then SIGKILL after the pod's grace period (30 s).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "INFERENCE_PORT",
     "LIVENESS_ROUTE",
     "MODEL_ROOT",
+    "READINESS_ROUTE",
     "SCORING_ROUTE",
     "AzureMLHarness",
     "AzureMLTrainingRun",
@@ -63,7 +65,7 @@ __all__ = [
 
 INFERENCE_PORT = 5001
 LIVENESS_ROUTE = "/"
-READINESS_ROUTE = "/"
+READINESS_ROUTE = "/ping"
 SCORING_ROUTE = "/score"
 MODEL_ROOT = "/var/azureml-app/azureml-models"
 ENDPOINT_STOP_DEADLINE = 30.0
@@ -176,8 +178,9 @@ class AzureMLHarness(Launcher):
             accept="application/json",
             port=INFERENCE_PORT,
             timeout=startup_timeout,
-            ping_route=LIVENESS_ROUTE,
+            ping_route=READINESS_ROUTE,
             predict_route=SCORING_ROUTE,
+            gets=(LIVENESS_ROUTE,),
             execution_route=None,
             attributes_header=None,
             body_limit=100_000,

@@ -145,6 +145,7 @@ def serving_items(report: ContractReport, run: ServingRun) -> None:
 def vertex_training_items(report: ContractReport, run: VertexTrainingRun, model_channels: Collection[str] = ()) -> None:
     """Vertex AI training: exit 0 on the job's args alone, the model in AIP_MODEL_DIR, metrics for tuning."""
     _exit(report, run.exit_code, run.logs, "the image started with the job's args only (no command) exits 0")
+    _layout(report, run.logs, "train", "Vertex AI training", "the runtime recognises the AIP_* variables")
     top = {key.split("/")[0] for key in run.model_objects}
     nested = len(top) == 1 and top <= set(model_channels) and all("/" in key for key in run.model_objects)
     report.add(
@@ -167,6 +168,7 @@ def vertex_training_items(report: ContractReport, run: VertexTrainingRun, model_
 def vertex_serving_items(report: ContractReport, run: ServingRun, payload: bytes) -> None:
     """Vertex AI prediction: the model from AIP_STORAGE_URI, health and predict on its routes and port, stop."""
     ping = run.probe.get("ping", {})
+    _layout(report, run.logs, "serve", "Vertex AI prediction", "the runtime recognises the AIP_* variables")
     healthy = report.add(
         "serve.health",
         ping.get("status") == 200,
@@ -205,16 +207,24 @@ def azureml_training_items(
 
 
 def azureml_serving_items(report: ContractReport, run: ServingRun) -> None:
-    """An Azure ML online deployment: no command, the model read-only under AZUREML_MODEL_DIR, 5001, / and /score."""
+    """An Azure ML online deployment: no command, the model read-only under AZUREML_MODEL_DIR, its routes on 5001."""
     ping = run.probe.get("ping", {})
+    _layout(report, run.logs, "serve", "Azure ML online deployment", "the runtime recognises AZUREML_MODEL_DIR")
     healthy = report.add(
-        "serve.liveness",
+        "serve.readiness",
         ping.get("status") == 200,
-        f"GET {azureml.LIVENESS_ROUTE} on {azureml.INFERENCE_PORT}: {ping.get('status')} after "
+        f"GET {azureml.READINESS_ROUTE} on {azureml.INFERENCE_PORT}: {ping.get('status')} after "
         f"{ping.get('ready_after')}s (statuses seen {ping.get('seen')}); model (read-only): "
         f"{_list(list(run.model_files))}" + ("" if ping.get("status") == 200 else f"\n{_tail(run.logs)}"),
-        f"the image started with no command answers liveness and readiness (GET {azureml.LIVENESS_ROUTE}) on "
-        f"port {azureml.INFERENCE_PORT} once the model under AZUREML_MODEL_DIR is loaded",
+        f"the image started with no command loads the model under AZUREML_MODEL_DIR and answers the readiness "
+        f"route (GET {azureml.READINESS_ROUTE}) on port {azureml.INFERENCE_PORT}",
+    )
+    liveness = run.probe.get("gets", {}).get(azureml.LIVENESS_ROUTE)
+    report.add(
+        "serve.liveness",
+        healthy and liveness == 200,
+        f"GET {azureml.LIVENESS_ROUTE} on {azureml.INFERENCE_PORT}: {liveness}",
+        f"the liveness route (GET {azureml.LIVENESS_ROUTE}) answers 200",
     )
     invoke = run.probe.get("invoke", {})
     report.add(
@@ -225,6 +235,13 @@ def azureml_serving_items(report: ContractReport, run: ServingRun) -> None:
         f"the scoring route (POST {azureml.SCORING_ROUTE}) answers the sample payload",
     )
     _endpoint_items(report, run, healthy, azureml.ENDPOINT_STOP_DEADLINE)
+
+
+def _layout(report: ContractReport, logs: str, task: str, marker: str, requirement: str) -> None:
+    line = next((line for line in logs.splitlines() if f"setup: {marker}" in line), "")
+    report.add(
+        f"{task}.layout-recognised", bool(line), line.strip() or f"no 'setup: {marker}' line in the log", requirement
+    )
 
 
 def _exit(report: ContractReport, code: int | None, logs: str, requirement: str) -> None:

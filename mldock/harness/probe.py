@@ -53,6 +53,7 @@ if status == 200:
     status, content_type, body, took = call("POST", args["predict_route"], payload, headers)
     result["invoke"] = {"status": status, "content_type": content_type, "took": round(took, 3),
                         "body": body[:args["body_limit"]].decode("utf-8", "replace")}
+    result["gets"] = {route: call("GET", route)[0] for route in args["gets"]}
     if args["execution_route"]:
         status, content_type, body, took = call("GET", args["execution_route"])
         result["execution_parameters"] = {"status": status, "body": body[:300].decode("utf-8", "replace")}
@@ -95,12 +96,14 @@ def probe_arguments(
     execution_route: str | None = contract.SAGEMAKER_EXECUTION_PARAMETERS_ROUTE,
     attributes_header: str | None = contract.SAGEMAKER_CUSTOM_ATTRIBUTES_HEADER,
     body_limit: int = 300,
+    gets: tuple[str, ...] = (),
 ) -> str:
     """The probe's one argument: what to send, where, and how long to wait for the health route.
 
     The defaults are SageMaker's (port 8080, GET /ping, POST /invocations with the custom attributes header,
     GET /execution-parameters); another platform gives its own, None leaving that part out.
-    `body_limit`: how many bytes of the prediction's answer the result keeps.
+    `body_limit`: how many bytes of the prediction's answer the result keeps; `gets`: more routes to GET once
+    healthy (their statuses in `result["gets"]`).
     """
     return json.dumps(
         {
@@ -116,6 +119,7 @@ def probe_arguments(
             "execution_route": execution_route,
             "attributes_header": attributes_header,
             "body_limit": body_limit,
+            "gets": list(gets),
         }
     )
 

@@ -126,7 +126,7 @@ def run_contract(
         served = (
             model if model is not None else platform_run.train_model(source, image_under_test(source, client), stage)
         )
-        platform_run.serve(report, image.tag, served, payload)
+        platform_run.serve(report, project, image.tag, served, payload)
     return report
 
 
@@ -207,7 +207,9 @@ class _PlatformRun:
             raise UserError(f"training {source.name} for the model to serve failed ({what}):\n{tail}")
         return model
 
-    def serve(self, report: ContractReport, tag: str, model: Path | str, payload_file: Path) -> None:
+    def serve(
+        self, report: ContractReport, project: ProjectConfig, tag: str, model: Path | str, payload_file: Path
+    ) -> None:
         """Serve `model` as the platform's endpoint does with the sample payload, and judge it into `report`."""
         self.say(f"running {tag} as {_NAMES[self.platform]} runs an endpoint")
         payload = payload_file.read_bytes()
@@ -219,7 +221,10 @@ class _PlatformRun:
             served = harness.serve(model, payload=payload, content_type=_content_type(payload_file))
             vertex_serving_items(report, served, payload)
         elif self.platform == "azureml":
-            served = self._azureml(tag).serve(Path(model), payload=payload, content_type=_content_type(payload_file))
+            folder = min(channel_names(project, ChannelKind.INPUT_MODEL) or {"model"})  # registered from that folder
+            served = self._azureml(tag).serve(
+                Path(model), payload=payload, content_type=_content_type(payload_file), folder_name=folder
+            )
             azureml_serving_items(report, served)
         else:
             served = self._sagemaker(tag).serve(Path(model), payload=payload, content_type=_content_type(payload_file))

@@ -58,9 +58,13 @@ class Predictor:
                 "attributes": context.custom_attributes}
 """
 
+REQUIREMENTS = "google-cloud-storage>=2.16\n"
+"""Vertex AI hands the job gs:// URIs: the image carries the GCS SDK, as a project meant for Vertex AI does."""
+
 CONFIG = {
     "name": "harness-test",
     "base_image": BASE_IMAGE,
+    "requirements": "requirements.txt",
     "stages": {
         "test": {
             "environment": {
@@ -76,7 +80,8 @@ CONFIG = {
 
 
 def write_project(root: Path) -> ProjectConfig:
-    """The project in `root` (made): mldock.json, trainer.py, predictor.py, data/train, payload.json."""
+    """The project in `root` (made): mldock.json, trainer.py, predictor.py, data/train, payload.json,
+    requirements.txt."""
     (root / "data" / "train").mkdir(parents=True)
     (root / "data" / "train" / "a.csv").write_text("x,y\n1,2\n")
     (root / "data" / "train" / "b.csv").write_text("x,y\n3,4\n")
@@ -84,4 +89,5 @@ def write_project(root: Path) -> ProjectConfig:
     (root / "trainer.py").write_text(TRAINER)
     (root / "predictor.py").write_text(PREDICTOR)
     (root / "payload.json").write_text('{"instances": [[1, 2]]}')
+    (root / "requirements.txt").write_text(REQUIREMENTS)
     return load_project(root)
