@@ -26,7 +26,6 @@ from pathlib import Path
 
 from mldock import contract
 from mldock.errors import UserError
-from mldock.runtime import serve, train
 from mldock.runtime.arguments import parse_arguments
 from mldock.runtime.failure import EXIT_OK, Failure
 from mldock.runtime.lifecycle import report_failure
@@ -35,7 +34,22 @@ __all__ = ["TASKS", "console_main", "main"]
 
 logger = logging.getLogger("mldock")
 
-TASKS: dict[str, Callable[[Mapping[str, str]], int]] = {"train": train.run, "serve": serve.run}
+
+def _train(environ: Mapping[str, str]) -> int:
+    # imported here, not at the top: a task loads only its own modules (training never loads the HTTP server,
+    # serving never loads the step's process handling), which shortens every start of the container
+    from mldock.runtime import train
+
+    return train.run(environ)
+
+
+def _serve(environ: Mapping[str, str]) -> int:
+    from mldock.runtime import serve  # see _train
+
+    return serve.run(environ)
+
+
+TASKS: dict[str, Callable[[Mapping[str, str]], int]] = {"train": _train, "serve": _serve}
 
 
 def main(argv: list[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
@@ -46,7 +60,7 @@ def main(argv: list[str] | None = None, *, environ: Mapping[str, str] | None = N
     arguments = sys.argv[1:] if argv is None else list(argv)
     source = dict(os.environ if environ is None else environ)
     with _logging(source):
-        if arguments[:1] in (["-h"], ["--help"]):
+        if "-h" in arguments or "--help" in arguments:
             print(_USAGE, file=sys.stdout)
             return EXIT_OK
         try:

@@ -157,4 +157,5 @@ def test_entrypoint_unknown_task_word_exits_2(tmp_path: Path) -> None:
 
 def test_entrypoint_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert entrypoint.main(["--help"], environ={}) == 0
+    assert entrypoint.main(["train", "-h"], environ={}) == 0
     assert "usage: mldock-entrypoint [train|serve]" in capsys.readouterr().out
