@@ -25,6 +25,7 @@ from mldock.errors import RunnerError, UserError
 __all__ = ["HttpEndpoint", "InvocationResponse", "check_port_free", "client_host", "free_port", "wait_until_healthy"]
 
 _LOG_TAIL_LINES = 40
+_MAX_PING_INTERVAL = 0.1  # seconds between readiness pings once they have slowed down
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ def wait_until_healthy(
 ) -> None:
     """Poll GET /ping until it answers 200; RunnerError (with the log tail) on timeout or when the task exits.
 
+    The pings start `interval` apart and slow to one per _MAX_PING_INTERVAL: a server that comes up is seen
+    within that (a refused connection or a 503 costs the task next to nothing).
+
     `exited()` returns the task's exit code once it has stopped, else None.
     """
     deadline = time.monotonic() + timeout
@@ -153,7 +157,7 @@ def wait_until_healthy(
                 f"--- logs (tail) ---\n{_tail(endpoint.logs())}"
             )
         time.sleep(interval)
-        interval = min(interval * 1.5, 0.5)
+        interval = min(interval * 1.5, _MAX_PING_INTERVAL)
 
 
 def free_port() -> int:
