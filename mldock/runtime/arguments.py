@@ -23,10 +23,10 @@ task word after the first argument, and a channel variable of the environment se
 The no-task rule (`default_task`): with no task argument the task comes from, in order,
 1. `MLDOCK_TASK` (`train` or `serve`), when set;
 2. Vertex AI prediction: `AIP_MODE=PREDICTION`, or any of `AIP_HTTP_PORT`, `AIP_HEALTH_ROUTE`,
-   `AIP_PREDICT_ROUTE`, `AIP_STORAGE_URI` → serve;
+   `AIP_PREDICT_ROUTE`, `AIP_STORAGE_URI` → serve (mldock.runtime.vertex.PREDICTION_VARIABLES);
 3. Azure ML online deployment: `AZUREML_MODEL_DIR` → serve;
 4. Vertex AI training: any of `CLOUD_ML_JOB_ID`, `CLOUD_ML_TRIAL_ID`, `AIP_MODEL_DIR`, `AIP_CHECKPOINT_DIR`,
-   `AIP_TENSORBOARD_LOG_DIR`, `AIP_TRAINING_DATA_URI` → train;
+   `AIP_TENSORBOARD_LOG_DIR`, `AIP_TRAINING_DATA_URI` → train (mldock.runtime.vertex.TRAINING_VARIABLES);
 5. otherwise train (contract.DEFAULT_TASK: `docker run IMAGE` trains, as the image's old `CMD ["train"]` did).
 Parsing reads only its arguments and raises nothing but UserError.
 """
@@ -41,6 +41,7 @@ from mldock import contract
 from mldock.errors import UserError
 from mldock.runtime.channels import ChannelKind, channel_variable, check_channel_name
 from mldock.runtime.hyperparameters import Hyperparameters
+from mldock.runtime.vertex import prediction_marker, training_marker
 
 __all__ = ["CHANNEL_ARGUMENTS", "Invocation", "default_task", "parse_arguments"]
 
@@ -51,21 +52,6 @@ CHANNEL_ARGUMENTS: dict[str, ChannelKind] = {
     "--output-model-channel": ChannelKind.OUTPUT_MODEL,
 }
 """The channel arguments and the kind each sets."""
-
-_VERTEX_PREDICTION = (
-    contract.AIP_HTTP_PORT,
-    contract.AIP_HEALTH_ROUTE,
-    contract.AIP_PREDICT_ROUTE,
-    contract.AIP_STORAGE_URI,
-)
-_VERTEX_TRAINING = (
-    contract.CLOUD_ML_JOB_ID,
-    contract.CLOUD_ML_TRIAL_ID,
-    contract.AIP_MODEL_DIR,
-    contract.AIP_CHECKPOINT_DIR,
-    contract.AIP_TENSORBOARD_LOG_DIR,
-    contract.AIP_TRAINING_DATA_URI,
-)
 
 
 @dataclass(frozen=True)
@@ -106,16 +92,15 @@ def default_task(environ: Mapping[str, str]) -> tuple[str, str]:
         if chosen not in contract.TASKS:
             raise UserError(f"{contract.TASK}: {chosen!r} is not a task; use {' or '.join(contract.TASKS)}")
         return chosen, f"{contract.TASK}={chosen}"
-    if environ.get(contract.AIP_MODE, "").strip().upper() == "PREDICTION":
-        return "serve", f"{contract.AIP_MODE}=PREDICTION (Vertex AI prediction)"
-    for variable in _VERTEX_PREDICTION:
-        if environ.get(variable, "").strip():
-            return "serve", f"{variable} is set (Vertex AI prediction)"
+    prediction = prediction_marker(environ)
+    if prediction is not None:
+        shown = f"{prediction}=PREDICTION" if prediction == contract.AIP_MODE else f"{prediction} is set"
+        return "serve", f"{shown} (Vertex AI prediction)"
     if environ.get(contract.AZUREML_MODEL_DIR, "").strip():
         return "serve", f"{contract.AZUREML_MODEL_DIR} is set (Azure ML online deployment)"
-    for variable in _VERTEX_TRAINING:
-        if environ.get(variable, "").strip():
-            return "train", f"{variable} is set (Vertex AI training)"
+    training = training_marker(environ)
+    if training is not None:
+        return "train", f"{training} is set (Vertex AI training)"
     return contract.DEFAULT_TASK, "no task argument and no platform variable: the default"
 
 

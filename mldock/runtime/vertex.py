@@ -51,7 +51,14 @@ from mldock import contract
 from mldock.errors import ChannelError
 from mldock.runtime.channels import Channel, ChannelKind, check_channel_name, parse_channel_uri, require_scheme
 
-__all__ = ["MODEL_CHANNEL", "PREDICTION_VARIABLES", "TRAINING_VARIABLES", "VertexLayout"]
+__all__ = [
+    "MODEL_CHANNEL",
+    "PREDICTION_VARIABLES",
+    "TRAINING_VARIABLES",
+    "VertexLayout",
+    "prediction_marker",
+    "training_marker",
+]
 
 MODEL_CHANNEL = "model"
 """The name of the model channel AIP_MODEL_DIR (training) and AIP_STORAGE_URI (prediction) give."""
@@ -89,6 +96,19 @@ def _value(environ: Mapping[str, str], variable: str) -> str:
     return environ.get(variable, "").strip()
 
 
+def training_marker(environ: Mapping[str, str]) -> str | None:
+    """The first of TRAINING_VARIABLES set in `environ` (a Vertex AI training job), else None."""
+    return next((variable for variable in TRAINING_VARIABLES if _value(environ, variable)), None)
+
+
+def prediction_marker(environ: Mapping[str, str]) -> str | None:
+    """`AIP_MODE` when it is `PREDICTION`, else the first of PREDICTION_VARIABLES set (a Vertex AI prediction
+    container), else None."""
+    if _value(environ, contract.AIP_MODE).upper() == "PREDICTION":
+        return contract.AIP_MODE
+    return next((variable for variable in PREDICTION_VARIABLES if _value(environ, variable)), None)
+
+
 @dataclass(frozen=True)
 class VertexLayout:
     """What Vertex AI's variables say about this run: its channels, job, trial and data format.
@@ -107,10 +127,8 @@ class VertexLayout:
     def detect(cls, environ: Mapping[str, str], base_dir: Path) -> VertexLayout | None:
         """The layout when a Vertex AI variable is set (module docstring), else None; ChannelError naming the
         variable whose value cannot be a channel."""
-        training = any(_value(environ, variable) for variable in TRAINING_VARIABLES)
-        prediction = _value(environ, contract.AIP_MODE).upper() == "PREDICTION" or any(
-            _value(environ, variable) for variable in PREDICTION_VARIABLES
-        )
+        training = training_marker(environ) is not None
+        prediction = prediction_marker(environ) is not None
         if not (training or prediction):
             return None
         data_format = _value(environ, contract.AIP_DATA_FORMAT) or None
