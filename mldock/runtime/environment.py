@@ -287,7 +287,7 @@ class Environment:
         if len(self.hyperparameters):
             environ[contract.HYPERPARAMETERS] = self.hyperparameters.to_json()
         for channel in self.channels:
-            if not is_sagemaker_channel(channel):  # rebuilt from SageMaker's layout
+            if channel.variable.startswith(contract.PREFIX):  # a platform's are rebuilt from its own variables
                 environ[channel_variable(channel.kind, channel.name)] = str(channel.uri)
         for key, value in self.settings.items():
             environ[contract.PREFIX + key] = value

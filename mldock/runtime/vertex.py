@@ -23,11 +23,19 @@ startup() and uploads it at cleanup(), into and from mldock's own folders):
 | `AIP_TENSORBOARD_LOG_DIR`  | output `tensorboard`            | `<base>/output/tensorboard`       |
 | `AIP_STORAGE_URI`          | input model `model` (serving    | `<base>/model/model`              |
 |                            | downloads it before the ping)   |                                   |
+| `AIP_MODEL_DIR`'s parent   | output `outputs`: every other   | `<base>/output/data`, one folder  |
+| (the job's base output     | output channel, uploaded to     | `<name>` per channel              |
+| directory, `<base_out>`)   | `<base_out>/<name>/`            |                                   |
 
 - A channel an `MLDOCK_*` variable sets wins over the same kind and name here (it then keeps its own URI).
 - An output model channel of any other name with no variable is the `AIP_MODEL_DIR` channel's folder, and an
   input model channel of any other name the `AIP_STORAGE_URI` one's: a trainer or predictor written for
   `env.channel("wine", ChannelKind.OUTPUT_MODEL)` runs unchanged (like SageMaker's single model folder).
+- An output channel `<name>` no variable sets (`env.channel("metrics", ChannelKind.OUTPUT)`) is
+  `<base>/output/data/<name>`, uploaded to `<base_out>/<name>/` beside Vertex's `model/`, `checkpoints/` and
+  `logs/` (`AIP_MODEL_DIR` is `<base_out>/model/`): the one channel `outputs` uploads `<base>/output/data`
+  to `<base_out>` (like SageMaker's output.tar.gz). The names `model` and `logs` are refused there (they are
+  Vertex's folders); without `AIP_MODEL_DIR` there is no such place and no such channel.
 - The data URIs may hold wildcards (`gs://b/dataset/training-*.csv`): only the matching objects are downloaded,
   by their names below the folder before the first wildcard (mldock.storage.blob's wildcard rule).
 - A `bq://` data URI (`AIP_DATA_FORMAT=bigquery`) is refused with a ChannelError naming the variable: mldock's
@@ -49,10 +57,20 @@ from pathlib import Path
 
 from mldock import contract
 from mldock.errors import ChannelError
-from mldock.runtime.channels import Channel, ChannelKind, check_channel_name, parse_channel_uri, require_scheme
+from mldock.runtime.channels import (
+    Channel,
+    ChannelKind,
+    channel_variable,
+    check_channel_name,
+    parse_channel_uri,
+    require_scheme,
+)
+from mldock.storage.uri import RemoteURI
 
 __all__ = [
     "MODEL_CHANNEL",
+    "OUTPUTS_CHANNEL",
+    "OUTPUT_DATA_DIR",
     "PREDICTION_VARIABLES",
     "TRAINING_VARIABLES",
     "VertexLayout",
@@ -62,6 +80,11 @@ __all__ = [
 
 MODEL_CHANNEL = "model"
 """The name of the model channel AIP_MODEL_DIR (training) and AIP_STORAGE_URI (prediction) give."""
+OUTPUTS_CHANNEL = "outputs"
+"""The output channel that uploads `<base>/output/data` (every output channel no variable sets) to the job's
+base output directory."""
+OUTPUT_DATA_DIR = "output/data"
+_VERTEX_FOLDERS = frozenset({"model", "logs"})  # below the base output directory; checkpoints is a channel
 
 TRAINING_VARIABLES = (
     contract.CLOUD_ML_JOB_ID,
@@ -137,6 +160,12 @@ class VertexLayout:
             for variable, kind, name in _CHANNELS
             if _value(environ, variable)
         )
+        model_dir = next((c for c in channels if c.kind is ChannelKind.OUTPUT_MODEL), None)
+        if model_dir is not None:
+            base_output = model_dir.uri.prefix.rstrip("/").rpartition("/")[0]
+            uri = RemoteURI(model_dir.uri.scheme, model_dir.uri.bucket, base_output)
+            outputs = Channel(ChannelKind.OUTPUT, OUTPUTS_CHANNEL, uri, base_dir / OUTPUT_DATA_DIR, model_dir.variable)
+            channels = (*channels, outputs)
         return cls(
             base_dir,
             channels,
@@ -151,15 +180,29 @@ class VertexLayout:
         return tuple(channel for channel in self.channels if (channel.kind, channel.name) not in configured)
 
     def channel(self, kind: ChannelKind, name: str) -> Channel | None:
-        """A model channel `name` no variable sets: the AIP_MODEL_DIR (output) or AIP_STORAGE_URI (input) one's
-        folder and URI under that name; None for other kinds or when the variable is not set."""
+        """A channel `name` no variable sets: a model one is the AIP_MODEL_DIR (output) or AIP_STORAGE_URI (input)
+        one's folder and URI under that name, an output one `<base>/output/data/<name>` (uploaded by `outputs`);
+        None otherwise. ChannelError for an output called `model` or `logs` (Vertex's own folders)."""
+        check_channel_name(kind, name)
+        if kind is ChannelKind.OUTPUT:
+            return self._output(name)
         if kind not in (ChannelKind.OUTPUT_MODEL, ChannelKind.INPUT_MODEL):
             return None
-        check_channel_name(kind, name)
         for channel in self.channels:
             if channel.kind is kind:
                 return Channel(kind, name, channel.uri, channel.path, channel.variable, channel.optional)
         return None
+
+    def _output(self, name: str) -> Channel | None:
+        outputs = next((c for c in self.channels if c.name == OUTPUTS_CHANNEL and c.kind is ChannelKind.OUTPUT), None)
+        if outputs is None:
+            return None
+        if name in _VERTEX_FOLDERS:
+            raise ChannelError(
+                f"output channel {name!r}: {outputs.uri}/{name}/ is Vertex AI's own folder; choose another name "
+                f"or set {channel_variable(ChannelKind.OUTPUT, name)}"
+            )
+        return Channel(ChannelKind.OUTPUT, name, outputs.uri.join(name), outputs.path / name, outputs.variable)
 
     def describe(self) -> str:
         """One line for the log: prediction or training, job and trial, and the channels."""

@@ -39,6 +39,9 @@ def train(env):
     }))
     (env.output_dir / "checkpoints" / "step-1.ckpt").write_text("ckpt")
     (env.output_dir / "tensorboard" / "events.out").write_text("events")
+    metrics = env.channel("metrics", __import__("mldock").ChannelKind.OUTPUT).path
+    metrics.mkdir(parents=True, exist_ok=True)
+    (metrics / "metrics.json").write_text(json.dumps({"rows": len(rows)}))
 """
 
 PREDICTOR = """
@@ -136,7 +139,11 @@ def test_vertex_training_with_tuning_arguments_and_no_task(gcs_emulator: Emulato
         "rows": ["training-00000-of-00002.csv", "training-00001-of-00002.csv"],  # only the matching objects
         "validation": ["validation-00000-of-00001.csv"],
     }
-    assert outputs == {"checkpoints/step-1.ckpt": b"ckpt", "logs/events.out": b"events"}
+    assert outputs == {
+        "checkpoints/step-1.ckpt": b"ckpt",
+        "logs/events.out": b"events",
+        "metrics/metrics.json": b'{"rows": 2}',  # an output channel no variable sets: beside model/
+    }
 
 
 def test_vertex_bigquery_data_is_refused_with_exit_2(tmp_path: Path) -> None:
@@ -273,7 +280,7 @@ def test_azureml_command_job_channels_and_hyperparameters_as_arguments(tmp_path:
     (inputs / "training-0.csv").write_text("x\n1\n")
     (tmp_path / "mnt/inputs/validation").mkdir()
     (tmp_path / "mnt/inputs/validation/v.csv").write_text("x\n2\n")
-    for name in ("model", "checkpoints", "tensorboard"):
+    for name in ("model", "checkpoints", "tensorboard", "metrics"):
         (outputs / name).mkdir(parents=True)
     environ = {
         **_clean_environ(),
@@ -291,6 +298,7 @@ def test_azureml_command_job_channels_and_hyperparameters_as_arguments(tmp_path:
         f"checkpoints={outputs / 'checkpoints'}",
         "--output-channel",
         f"tensorboard={outputs / 'tensorboard'}",
+        f"--output-channel=metrics={outputs / 'metrics'}",
         "--learning_rate",
         "0.5",
         "--layers=2",
@@ -304,3 +312,4 @@ def test_azureml_command_job_channels_and_hyperparameters_as_arguments(tmp_path:
         "validation": ["v.csv"],
     }
     assert (outputs / "checkpoints" / "step-1.ckpt").read_text() == "ckpt"
+    assert (outputs / "metrics" / "metrics.json").read_text() == '{"rows": 1}'

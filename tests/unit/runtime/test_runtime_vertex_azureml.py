@@ -58,6 +58,7 @@ def test_vertex_training_variables_become_channels(tmp_path: Path) -> None:
             tmp_path / "output/tensorboard",
             "AIP_TENSORBOARD_LOG_DIR",
         ),
+        (ChannelKind.OUTPUT, "outputs"): ("gs://out/job/7", tmp_path / "output/data", "AIP_MODEL_DIR"),
     }
     assert env.vertex is not None
     assert (env.vertex.job_id, env.vertex.trial_id, env.vertex.data_format, env.vertex.prediction) == (
@@ -71,12 +72,25 @@ def test_vertex_training_variables_become_channels(tmp_path: Path) -> None:
     wine = env.channel("wine", ChannelKind.OUTPUT_MODEL)
     assert (wine.path, str(wine.uri)) == (tmp_path / "model/model", "gs://out/job/7/model/")
     assert "123" in env.vertex.describe()
+    # any other output channel is a folder below output/data, uploaded with it to the base output directory
+    metrics = env.channel("metrics", ChannelKind.OUTPUT)
+    assert (metrics.path, str(metrics.uri)) == (tmp_path / "output/data/metrics", "gs://out/job/7/metrics")
+    with pytest.raises(ChannelError, match="'logs': gs://out/job/7/logs/ is Vertex AI's own folder"):
+        env.channel("logs", ChannelKind.OUTPUT)
+
+
+def test_without_aip_model_dir_there_is_no_place_for_other_outputs(tmp_path: Path) -> None:
+    env = Environment.from_env({"CLOUD_ML_JOB_ID": "1"}, base_dir=tmp_path)
+    assert env.channels == ()
+    with pytest.raises(ChannelError, match="no output channel 'metrics'"):
+        env.channel("metrics", ChannelKind.OUTPUT)
 
 
 def test_the_child_process_rebuilds_the_same_channels(tmp_path: Path) -> None:
     env = Environment.from_env(VERTEX_TRAINING, base_dir=tmp_path)
     child = Environment.from_env(VERTEX_TRAINING | env.to_environ())  # the step inherits the AIP_* variables
     assert child.channels == env.channels
+    assert not any("CHANNEL" in name for name in env.to_environ())  # rebuilt from AIP_*, not copied
 
 
 def test_an_mldock_variable_wins_over_the_vertex_channel(tmp_path: Path) -> None:
@@ -84,6 +98,7 @@ def test_an_mldock_variable_wins_over_the_vertex_channel(tmp_path: Path) -> None
     env = Environment.from_env(environ, base_dir=tmp_path)
     assert str(env.channel("model", ChannelKind.OUTPUT_MODEL).uri) == "s3://elsewhere/model"
     assert len(env.output_model_channels) == 1
+    assert "MLDOCK_OUTPUT_MODEL_CHANNEL_MODEL" in env.to_environ()
 
 
 def test_vertex_prediction_downloads_aip_storage_uri_into_the_model_channel(tmp_path: Path) -> None:
