@@ -1,9 +1,14 @@
-"""Transfer benchmark: mldock's remotes against a plain sequential SDK loop and `aws s3 sync`, on the emulators.
+"""Transfer benchmark: mldock's remotes against a plain sequential SDK loop, `aws s3 sync` and obstore, on the
+emulators.
 
     .venv/bin/python benchmarks/transfer.py            # 16 x 64 MiB and 5,000 x 4 KiB, 1 GiB RSS probe
     .venv/bin/python benchmarks/transfer.py --quick    # smaller shapes, for a smoke run
     .venv/bin/python benchmarks/transfer.py --clouds s3 --aws /tmp/awscli-venv/bin/aws
     .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --no-rss
+    .venv/bin/python benchmarks/transfer.py --small-count 2000 --large-count 3 --rss-mib 1024   # the issue's shapes
+
+obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). fake-gcs-server
+has no XML API upload, which obstore's GCS store uses: its GCS uploads are skipped (downloads run).
 
 For each cloud and shape, every contender uploads then downloads the tree against an emulator of its own,
 started fresh (the emulators slow down as they fill, so a shared one would favour whoever went first); the
@@ -12,11 +17,17 @@ how busy it was, mldock's ratio to each other contender, and the bound: the most
 emulator's own CPU per request is the limit (all measured in this one run: the machines are shared and noisy,
 so compare ratios). The memory probe downloads one large object in a child process and reports its peak RSS,
 which must stay under 200 MiB: transfers stream to disk.
+
+Requests per object are counted in a separate pass (a transparent counting proxy in front of a fresh emulator,
+tests/integration/storage/request_counter.py, on --count-sample small files), so the proxy's CPU stays out of
+the timed runs. Every ratio column divides the contender's figure by mldock's in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
 import os
 import resource
@@ -34,6 +45,8 @@ from typing import Any
 
 MiB = 1024 * 1024
 RSS_LIMIT_MIB = 200
+CONCURRENCY = 16  # obstore's files in flight: mldock's DEFAULT_CONCURRENCY
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration" / "storage"))
 Up = Callable[[Path, str], object]  # (source folder, bucket)
 Down = Callable[[str, Path], object]  # (bucket, destination folder)
 
@@ -163,6 +176,93 @@ def aws_sync(aws: str, source: str, target: str) -> None:
         raise RuntimeError(f"aws s3 sync failed: {result.stderr[-2000:]}")
 
 
+# -- obstore (Rust object_store behind Python bindings, async) -----------------------------------------------
+
+
+def obstore_store(cloud: str, bucket: str, work: Path) -> Any:
+    """An obstore store for `bucket` on the emulator the environment names (its own settings: obstore reads no
+    STORAGE_EMULATOR_HOST and no connection string)."""
+    from obstore.store import AzureStore, GCSStore, S3Store
+
+    http = {"allow_http": True}
+    if cloud == "s3":
+        return S3Store(
+            bucket,
+            endpoint=os.environ["AWS_ENDPOINT_URL"],
+            access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            region=os.environ["AWS_DEFAULT_REGION"],
+            virtual_hosted_style_request=False,
+            client_options=http,
+        )
+    if cloud == "gs":  # a service-account file is obstore's only way to an unauthenticated endpoint
+        account = work / "obstore-gcs.json"
+        account.write_text(
+            json.dumps(
+                {
+                    "gcs_base_url": os.environ["STORAGE_EMULATOR_HOST"],
+                    "disable_oauth": True,
+                    "client_email": "",
+                    "private_key": "",
+                    "private_key_id": "",
+                }
+            )
+        )
+        return GCSStore(bucket, service_account=str(account), client_options=http)
+    parts = dict(p.split("=", 1) for p in os.environ["AZURE_STORAGE_CONNECTION_STRING"].split(";") if "=" in p)
+    return AzureStore(
+        bucket,
+        account_name=parts["AccountName"],
+        account_key=parts["AccountKey"],
+        endpoint=parts["BlobEndpoint"],
+        client_options=http,
+    )
+
+
+async def _bounded(jobs: list[Callable[[], Any]]) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(job: Callable[[], Any]) -> None:
+        async with gate:
+            await job()
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+def obstore_up(cloud: str, work: Path, folder: Path, bucket: str) -> None:
+    """Every file, CONCURRENCY at a time (obstore splits large ones into parts itself)."""
+    import obstore as obs
+
+    store = obstore_store(cloud, bucket, work)
+    jobs = [partial(obs.put_async, store, f"data/{rel}", path) for path, rel in files_of(folder)]
+    asyncio.run(_bounded(jobs))
+
+
+def obstore_down(cloud: str, work: Path, keys: dict[str, list[str]], bucket: str, dest: Path) -> None:
+    """List, then every object streamed to its file, CONCURRENCY at a time. On GCS the keys are the ones the
+    benchmark wrote (`keys[bucket]`): fake-gcs-server does not answer obstore's XML API listing."""
+    import obstore as obs
+
+    store = obstore_store(cloud, bucket, work)
+
+    async def fetch(key: str) -> None:
+        target = dest / key[len("data/") :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        response = await obs.get_async(store, key)
+        with target.open("wb") as handle:
+            async for chunk in response.stream(min_chunk_size=8 * MiB):
+                handle.write(chunk)
+
+    async def run() -> None:
+        if cloud == "gs":
+            names = [f"data/{rel}" for rel in keys[bucket]]
+        else:
+            names = [meta["path"] async for batch in obs.list(store, "data/") for meta in batch]
+        await _bounded([partial(fetch, key) for key in names])
+
+    asyncio.run(run())
+
+
 # -- the memory probe ------------------------------------------------------------------------------------
 
 
@@ -238,12 +338,17 @@ def timed(fn: Callable[[], object], pid: int | None) -> tuple[float, float, floa
 
 
 def contender_names(cloud: str, args: argparse.Namespace) -> list[str]:
-    return ["mldock", "sequential"] + (["aws s3 sync"] if cloud == "s3" and args.aws else [])
+    names = ["mldock", "sequential"]
+    if cloud == "s3" and args.aws:
+        names.append("aws s3 sync")
+    if importlib.util.find_spec("obstore") is not None:
+        names.append("obstore")
+    return names
 
 
-def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up, Down]:
+def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up | None, Down]:
     """(upload, download) of the contender `name`, its client made now (inside the emulator's environment,
-    before the clock starts, as the sequential loops make theirs)."""
+    before the clock starts, as the sequential loops make theirs); upload None when it cannot run here."""
     if name == "mldock":
         from mldock.storage import parse_uri, remote_for
 
@@ -257,10 +362,68 @@ def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up, Down
     if name == "sequential":
         seq_up, seq_down = sequential(cloud)
         return (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d))
+    if name == "obstore":
+        up = None if cloud == "gs" else partial(obstore_up, cloud, args.work)  # fake-gcs-server: no XML API PUT
+        return up, partial(obstore_down, cloud, args.work, args.keys)
     return (
         lambda folder, bucket: aws_sync(args.aws, str(folder), f"s3://{bucket}/data"),
         lambda bucket, dest: aws_sync(args.aws, f"s3://{bucket}/data", str(dest)),
     )
+
+
+def fill(cloud: str, name: str, up: Up | None, tree: Path, bucket: str, args: argparse.Namespace) -> Up | None:
+    """`up`, or when the contender cannot upload here, None after filling `bucket` with mldock (untimed)."""
+    if up is None:
+        seed, _ = contender(cloud, "mldock", args)
+        assert seed is not None
+        seed(tree, bucket)
+        print(
+            f"  {cloud:3} {name}: upload skipped (not supported by the emulator), bucket filled by mldock",
+            file=sys.stderr,
+        )
+    return up
+
+
+def emulator_env(cloud: str, url: str) -> dict[str, str]:
+    """The settings that reach an emulator of `cloud` at `url` (the counting proxy)."""
+    from mldock.emulators.azure import azure_env
+    from mldock.emulators.gcs import gcs_env
+    from mldock.emulators.s3 import s3_env
+
+    return {"s3": s3_env, "gs": gcs_env, "az": azure_env}[cloud](url)
+
+
+def count_requests(cloud: str, tree: Path, work: Path, args: argparse.Namespace) -> dict[tuple[str, str], int]:
+    """{(contender, direction): requests} for moving the files of `tree`, counted by a proxy in front of a fresh
+    emulator per contender (listing and bucket lookups included)."""
+    from request_counter import RequestCounter
+
+    from mldock.emulators import emulator_for
+
+    counts: dict[tuple[str, str], int] = {}
+    for name in contender_names(cloud, args):
+        if (cloud, name) == ("gs", "obstore"):  # fake-gcs-server serves its XML API only on its own Host
+            print(
+                "  gs  obstore: requests not counted (the proxy's Host header is not the emulator's)", file=sys.stderr
+            )
+            continue
+        with (
+            emulator_for(cloud) as emulator,
+            RequestCounter(emulator.port) as proxy,
+            environ(emulator_env(cloud, proxy.url)),
+        ):
+            up, down = contender(cloud, name, args)
+            emulator.create_bucket("count")
+            if fill(cloud, name, up, tree, "count", args) is not None:
+                assert up is not None
+                proxy.clear()
+                up(tree, "count")
+                counts[(name, "upload")] = len(proxy.requests)
+            proxy.clear()
+            down("count", work / "count-dest")
+            counts[(name, "download")] = len(proxy.requests)
+            shutil.rmtree(work / "count-dest")
+    return counts
 
 
 def bench_cloud(
@@ -278,8 +441,10 @@ def bench_cloud(
                 up, down = contender(cloud, name, args)
                 bucket = f"bench-{shape.name}"
                 emulator.create_bucket(bucket)
-                cpu = timed(partial(up, trees[shape.name], bucket), emulator.pid)
-                results.append(Result(cloud, shape.name, "upload", name, cpu[0], shape.count, nbytes, *cpu[1:]))
+                if fill(cloud, name, up, trees[shape.name], bucket, args) is not None:
+                    assert up is not None
+                    cpu = timed(partial(up, trees[shape.name], bucket), emulator.pid)
+                    results.append(Result(cloud, shape.name, "upload", name, cpu[0], shape.count, nbytes, *cpu[1:]))
                 dest = work / f"dest-{cloud}-{shape.name}-{index}"
                 cpu = timed(partial(down, bucket, dest), emulator.pid)
                 got = files_of(dest)
@@ -302,41 +467,98 @@ def bound(contender: Result, ref: Result) -> float:
     return contender.seconds / floor if floor else float("inf")
 
 
-def print_table(results: list[Result], rss: dict[str, dict[str, float]], rss_size: int) -> None:
+def floor_seconds(r: Result) -> float:
+    """The shortest time the CPU `r` used allows: the emulator's CPU time (it serves one request at a time),
+    or all CPU time spread over every core."""
+    return max(r.emulator_cpu, (r.client_cpu + r.emulator_cpu) / (os.cpu_count() or 1))
+
+
+def print_table(results: list[Result], counts: dict[tuple[str, str, str], tuple[int, int]]) -> None:
     print(
-        f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'cli ms/f':>9} "
-        f"{'emu ms/f':>9} {'emu busy':>8} {'mldock x':>9} {'bound x':>8}"
+        f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'req/obj':>8} "
+        f"{'cli ms/f':>9} {'emu ms/f':>9} {'emu busy':>8} {'mldock x':>9} {'bound x':>8} {'cli x':>7} {'emu x':>7}"
     )
     for r in results:
-        ref = next(
-            x
-            for x in results
-            if (x.cloud, x.shape, x.direction, x.contender) == (r.cloud, r.shape, r.direction, "mldock")
-        )
-        ratio = "" if r.contender == "mldock" else f"{r.seconds / ref.seconds:8.2f}x"
-        most = "" if r.contender == "mldock" else f"{bound(r, ref):7.2f}x"
+        ref = mldock_of(results, r)
+        others = r.contender != "mldock"
+        ratio = f"{r.seconds / ref.seconds:8.2f}x" if others else ""
+        most = f"{bound(r, ref):7.2f}x" if others else ""
+        cli = f"{r.client_cpu / ref.client_cpu:6.2f}x" if others and ref.client_cpu else ""
+        emu = f"{r.emulator_cpu / ref.emulator_cpu:6.2f}x" if others and ref.emulator_cpu else ""
+        sent = counts.get((r.cloud, r.direction, r.contender)) if r.shape == "small" else None
+        per = f"{sent[0] / sent[1]:8.2f}" if sent else ""
         print(
-            f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} "
+            f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} {per:>8} "
             f"{r.client_cpu / r.files * 1000:9.2f} {r.emulator_cpu / r.files * 1000:9.2f} "
-            f"{r.emulator_cpu / r.seconds:7.0%} {ratio:>9} {most:>8}"
+            f"{r.emulator_cpu / r.seconds:7.0%} {ratio:>9} {most:>8} {cli:>7} {emu:>7}"
         )
     print(
-        "\ncli/emu ms/f: CPU per file of the client (all threads; aws: its processes) and of the emulator;\n"
-        "emu busy: the emulator's CPU time over the wall time (100% = one core). bound x: the most `mldock x`\n"
-        "can be with the CPU mldock's run used: its time can be no shorter than the emulator's CPU time (Azurite\n"
-        "and moto serve one request at a time, fake-gcs-server locks its store) nor than all CPU time over the\n"
-        f"{os.cpu_count()} cores. Near the bound, only less CPU per file (or more cores) would go faster.\n"
+        "\nreq/obj: requests per object (listing and bucket lookup included) in the counting pass; cli/emu ms/f: CPU\n"
+        "per file of the client (all threads; aws: its processes) and of the emulator; emu busy: the emulator's CPU\n"
+        "time over the wall time (100% = one core). mldock x: the contender's time over mldock's (above 1: mldock\n"
+        "is faster); bound x: the most `mldock x` can be with the CPU mldock's run used: its time can be no shorter\n"
+        "than the emulator's CPU time (Azurite and moto serve one request at a time, fake-gcs-server locks its\n"
+        f"store) nor than all CPU time over the {os.cpu_count()} cores. cli x / emu x: the contender's client /\n"
+        "emulator CPU over mldock's (above 1: mldock uses less).\n"
     )
-    if rss:
-        print(
-            f"\npeak RSS of a {rss_size // MiB} MiB single-object download (child process; limit {RSS_LIMIT_MIB} MiB)"
-        )
-        for cloud, data in rss.items():
-            verdict = "ok" if data["peak_mib"] < RSS_LIMIT_MIB else "OVER"
-            print(
-                f"{cloud:5} peak {data['peak_mib']:6.1f} MiB (after imports {data['baseline_mib']:6.1f} MiB), "
-                f"{data['bytes'] / MiB / data['seconds']:6.1f} MiB/s  {verdict}"
+
+
+def mldock_of(results: list[Result], r: Result) -> Result:
+    return next(
+        x for x in results if (x.cloud, x.shape, x.direction, x.contender) == (r.cloud, r.shape, r.direction, "mldock")
+    )
+
+
+def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tuple[int, int]]) -> None:
+    """The issue's figures, mldock against each reference measured in this run."""
+    print(
+        f"{'cloud':5} {'shape':7} {'dir':8} {'vs aws':>7} {'vs obstore':>10} {'cli/obstore':>11} "
+        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8}"
+    )
+    for r in results:
+        if r.contender != "mldock":
+            continue
+
+        def other(name: str, r: Result = r) -> Result | None:
+            return next(
+                (
+                    x
+                    for x in results
+                    if (x.cloud, x.shape, x.direction, x.contender) == (r.cloud, r.shape, r.direction, name)
+                ),
+                None,
             )
+
+        aws, obs = other("aws s3 sync"), other("obstore")
+        sent = counts.get((r.cloud, r.direction, "mldock")) if r.shape == "small" else None
+        cells = [
+            f"{aws.seconds / r.seconds:6.2f}x" if aws else "",
+            f"{obs.seconds / r.seconds:9.2f}x" if obs else "",
+            f"{r.client_cpu / obs.client_cpu:10.2f}x" if obs and obs.client_cpu else "",
+            f"{r.emulator_cpu / aws.emulator_cpu:7.2f}x" if aws and aws.emulator_cpu else "",
+            f"{floor_seconds(r) / r.seconds:7.0%}",
+            f"{sent[0] / sent[1]:8.2f}" if sent else "",
+        ]
+        print(
+            f"{r.cloud:5} {r.shape:7} {r.direction:8} {cells[0]:>7} {cells[1]:>10} {cells[2]:>11} "
+            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8}"
+        )
+    print(
+        "\nvs aws / vs obstore: their time over mldock's (targets: >= 1.0x aws s3 sync); cli/obstore: mldock's client\n"
+        "CPU over obstore's (target: <= 1.2x for small files); emu/aws: the emulator CPU mldock's run cost over\n"
+        "aws s3 sync's (target: <= 1.0x); of bound: the shortest time mldock's CPU allows over its time (target:\n"
+        ">= 90%); req/obj: mldock's requests per object (target: 1, plus the listing or bucket lookup).\n"
+    )
+
+
+def print_rss(rss: dict[str, dict[str, float]], rss_size: int) -> None:
+    print(f"peak RSS of a {rss_size // MiB} MiB single-object download (child process; limit {RSS_LIMIT_MIB} MiB)")
+    for cloud, data in rss.items():
+        verdict = "ok" if data["peak_mib"] < RSS_LIMIT_MIB else "OVER"
+        print(
+            f"{cloud:5} peak {data['peak_mib']:6.1f} MiB (after imports {data['baseline_mib']:6.1f} MiB), "
+            f"{data['bytes'] / MiB / data['seconds']:6.1f} MiB/s  {verdict}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,41 +568,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws", default=shutil.which("aws"), help="the aws CLI (default: from PATH)")
     parser.add_argument("--shapes", default="large,small", help="comma-separated: large,small")
     parser.add_argument("--small-count", type=int, help="override the number of small files")
+    parser.add_argument("--large-count", type=int, help="override the number of large files")
+    parser.add_argument("--large-mib", type=int, help="override the size of the large files, MiB")
+    parser.add_argument("--count-sample", type=int, default=50, help="small files in the request count (0: none)")
+    parser.add_argument("--rss-mib", type=int, help="size of the memory probe's object, MiB (default 1024; quick 256)")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
     parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         rss_child(*args.rss_child)
         return 0
-    shapes = (
-        [Shape("large", 4, 16 * MiB), Shape("small", 500, 4096)]
+    large, small = (
+        (Shape("large", 4, 16 * MiB), Shape("small", 500, 4096))
         if args.quick
-        else [Shape("large", 16, 64 * MiB), Shape("small", 5000, 4096)]
+        else (Shape("large", 16, 64 * MiB), Shape("small", 5000, 4096))
     )
-    if args.small_count:
-        shapes[1] = Shape("small", args.small_count, 4096)
+    small = Shape("small", args.small_count or small.count, 4096)
+    large = Shape("large", args.large_count or large.count, (args.large_mib or large.size // MiB) * MiB)
     wanted = {s.strip() for s in args.shapes.split(",") if s.strip()}
-    if unknown := wanted - {s.name for s in shapes}:
+    if unknown := wanted - {"large", "small"}:
         parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
-    shapes = [s for s in shapes if s.name in wanted]
-    args.rss_size = 0 if args.no_rss else (256 * MiB if args.quick else 1024 * MiB)
+    shapes = [s for s in (large, small) if s.name in wanted]
+    args.rss_size = 0 if args.no_rss else (args.rss_mib or (256 if args.quick else 1024)) * MiB
     clouds = [c.strip() for c in args.clouds.split(",") if c.strip()]
     print(
         f"shapes: {', '.join(f'{s.name} {s.count} x {s.size // 1024} KiB' for s in shapes)}; clouds: {clouds}; "
-        f"aws: {args.aws or 'not found (skipped)'}; cores: {os.cpu_count()}; load: {os.getloadavg()[0]:.1f}",
+        f"aws: {args.aws or 'not found (skipped)'}; obstore: "
+        f"{'yes' if importlib.util.find_spec('obstore') else 'not installed (skipped)'}; cores: {os.cpu_count()}; "
+        f"load: {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="mldock-bench-") as tmp:
-        work = Path(tmp)
+        work = args.work = Path(tmp)
         trees = {shape.name: make_tree(work / "src", shape) for shape in shapes}
+        sample = make_tree(work / "sample", Shape("small", args.count_sample, 4096)) if args.count_sample else None
+        args.keys = {
+            f"bench-{shape.name}": [rel for _, rel in files_of(tree)]
+            for shape, tree in zip(shapes, trees.values(), strict=True)
+        }
+        if sample is not None:
+            args.keys["count"] = [rel for _, rel in files_of(sample)]
         results: list[Result] = []
         rss: dict[str, dict[str, float]] = {}
+        counts: dict[tuple[str, str, str], tuple[int, int]] = {}
         for cloud in clouds:
+            if sample is not None:
+                for (name, direction), sent in count_requests(cloud, sample, work, args).items():
+                    counts[(cloud, direction, name)] = (sent, args.count_sample)
             cloud_results, cloud_rss = bench_cloud(cloud, shapes, trees, work, args)
             results.extend(cloud_results)
             if cloud_rss:
                 rss[cloud] = cloud_rss
-    print_table(results, rss, args.rss_size)
+    print_table(results, counts)
+    print_figures(results, counts)
+    if rss:
+        print_rss(rss, args.rss_size)
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 
