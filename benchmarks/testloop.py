@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,6 +67,7 @@ CALL_TESTS = """\
 import json
 import os
 import re
+import resource
 import time
 
 import pytest
@@ -73,15 +75,22 @@ import pytest
 RECORD = os.environ["TESTLOOP_RECORD"]
 
 
+def cpu():
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
 @pytest.mark.parametrize("n", range({calls}))
 def test_call(n, mldock_container):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     result = mldock_container("train")
-    call = time.perf_counter() - started
+    call, call_cpu = time.perf_counter() - started, cpu() - cpu_started
     result.assert_succeeded()
     work = float(re.search(r"testloop-step-work=([0-9.]+)", result.logs).group(1))
     with open(RECORD, "a") as out:
-        out.write(json.dumps({{"n": n, "call": call, "work": work}}) + "\\n")
+        out.write(json.dumps({{"n": n, "call": call, "cpu": call_cpu, "work": work}}) + "\\n")
 """
 
 CALL_CONFTEST = """\
@@ -123,6 +132,8 @@ class Figure:
     target: float | None = None
     target_text: str = ""
     note: str = ""
+    cpu: float | None = None
+    """CPU seconds (user + system, this process and its children) of the same thing: less moved by the load."""
 
     def verdict(self) -> str:
         if self.target is None:
@@ -132,6 +143,14 @@ class Figure:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children waited for (their children included)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
 
 
 # -- the child interpreters' environment ---------------------------------------------------------------------
@@ -196,6 +215,8 @@ class CallCost:
     call: float
     teardown: float
     work: float
+    cpu: float = 0.0
+    """CPU seconds of the call: the test process and the task's processes."""
 
     @property
     def own(self) -> float:
@@ -219,7 +240,7 @@ def per_call_cost(project: Path, env: Mapping[str, str], runs: int) -> tuple[Cal
         (row["test"], row["phase"]): row["seconds"] for row in lines if "phase" in row
     }
     costs = [
-        CallCost(phases[(test, "setup")], row["call"], phases[(test, "teardown")], row["work"])
+        CallCost(phases[(test, "setup")], row["call"], phases[(test, "teardown")], row["work"], row["cpu"])
         for test, row in calls.items()
         if row["n"] > 0
     ]
@@ -230,6 +251,7 @@ def per_call_cost(project: Path, env: Mapping[str, str], runs: int) -> tuple[Cal
         median([c.call for c in costs]),
         median([c.teardown for c in costs]),
         median([c.work for c in costs]),
+        median([c.cpu for c in costs]),
     )
     return summary, median([c.own for c in costs])
 
@@ -323,8 +345,12 @@ def main(argv: list[str] | None = None) -> int:
             if not result.succeeded:
                 raise SystemExit(f"process lifecycle failed:\n{result.describe()}")
 
+        cpu_started = cpu_seconds()
         process_times = measure(process_lifecycle, args.runs, warmup=2)
-        figures.append(Figure("process lifecycle (trivial step)", median(process_times), 0.2, "< 0.2 s"))
+        process_cpu = (cpu_seconds() - cpu_started) / (args.runs + 2)
+        figures.append(
+            Figure("process lifecycle (trivial step)", median(process_times), 0.2, "< 0.2 s", cpu=process_cpu)
+        )
 
         # docker lifecycle against a bare docker run, interleaved so load drift hits both alike
         if not args.no_docker:
@@ -382,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 0.15,
                 "<= 0.15 s",
                 f"setup {cost.setup:.3f} + call {cost.call:.3f} + teardown {cost.teardown:.3f} - step {cost.work:.4f}",
+                cpu=cost.cpu,
             )
         )
         say("timing mldock_container calls on the gcp template's channels ...")
@@ -395,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"setup {channel_cost.setup:.3f} + call {channel_cost.call:.3f} + teardown "
                     f"{channel_cost.teardown:.3f}; includes the SDK"
                 ),
+                cpu=channel_cost.cpu,
             )
         )
 
@@ -479,9 +507,13 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("--no-docker: no docker rows; the unchanged-project check is plan_build alone")
 
     print(f"\ntest-loop benchmark: medians of {args.runs} runs (suites: {args.suite_runs}), seconds\n")
-    print(f"{'figure':48} {'measured':>9}  {'target':30} {'verdict':7}  note")
+    print(f"{'figure':48} {'measured':>9} {'cpu':>6}  {'target':30} {'verdict':7}  note")
     for figure in figures:
-        print(f"{figure.name:48} {figure.seconds:9.3f}  {figure.target_text:30} {figure.verdict():7}  {figure.note}")
+        cpu = "" if figure.cpu is None else f"{figure.cpu:6.3f}"
+        print(
+            f"{figure.name:48} {figure.seconds:9.3f} {cpu:>6}  {figure.target_text:30} {figure.verdict():7}  "
+            f"{figure.note}"
+        )
     print("\nwhere one call's time goes (process runner), seconds\n")
     for name, seconds in breakdown:
         print(f"  {name:66} {seconds:7.3f}")
