@@ -159,3 +159,29 @@ def test_entrypoint_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert entrypoint.main(["--help"], environ={}) == 0
     assert entrypoint.main(["train", "-h"], environ={}) == 0
     assert "usage: mldock-entrypoint [train|serve]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("environ", "first_line"),
+    [
+        pytest.param({"MLDOCK_TASK": "predict"}, "UserError: MLDOCK_TASK: 'predict' is not a task", id="task"),
+        pytest.param(
+            {"AZUREML_MODEL_DIR": "models/1"},
+            "ChannelError: AZUREML_MODEL_DIR: 'models/1' is not an absolute folder path",
+            id="azureml-model-dir",
+        ),
+        pytest.param(
+            {"AIP_MODEL_DIR": "bucket/model"}, "ChannelError: AIP_MODEL_DIR: 'bucket/model' has no URI scheme", id="aip"
+        ),
+        pytest.param(
+            {"AIP_STORAGE_URI": "bq://p.d.t"}, "ChannelError: AIP_STORAGE_URI: 'bq://p.d.t' is a BigQuery", id="bq"
+        ),
+    ],
+)
+def test_entrypoint_bad_platform_values_exit_2_naming_the_variable(
+    tmp_path: Path, environ: dict[str, str], first_line: str
+) -> None:
+    base = tmp_path / "ml"
+    environ = {"MLDOCK_BASE_DIR": str(base), "MLDOCK_PROJECT_DIR": str(tmp_path), **environ}
+    assert entrypoint.main([], environ=environ) == 2
+    assert (base / "output" / "failure").read_text().startswith(first_line)
