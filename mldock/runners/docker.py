@@ -243,8 +243,11 @@ class DockerRunner:
             if loopback is not None:  # an endpoint on the host's loopback is reached from its network only
                 log.info("%s names the host's loopback: the container joins the host's network", loopback)
                 addressing = ContainerAddressing(network_mode="host")
+        # hyperparameters travel in a file mounted read-only (no environment-size limit); removed with the host
+        # copies of base dirs (cleanup())
+        env = env.hyperparameters_in_file(self._base_dirs.new(f"{spec.project.name}-{spec.task}-files"))
         mounted = container_mounts(env.variables, home=self.home)
-        env = TaskEnvironment.of(mounted.environment)
+        env = env.with_variables(mounted.environment)
         return _ContainerPlan(addressing, mounted.mounts, task_resources(spec)), env
 
     def _addressing(self, spec: RunSpec) -> ContainerAddressing:

@@ -15,19 +15,27 @@ Layers, later ones win:
 4. the emulator variables the runner computed for where the task runs (an emulator's address is the
    runner's business: it knows whether the task is a host process or a container);
 5. the runner's own variables (`MLDOCK_BASE_DIR`, `MLDOCK_PROJECT_DIR`, `MLDOCK_SERVE_PORT`).
+
+At launch both runners move `MLDOCK_HYPERPARAMETERS` into a file (`env.hyperparameters_in_file(folder)`) named by
+`MLDOCK_HYPERPARAMETERS_FILE` (the docker runner mounts it read-only, mldock.runners.mounts), so hyperparameters
+of any size start: one variable is limited to 128 KiB on Linux. The masked copy still shows the hyperparameters,
+and the secrets among them are still masked in the task's output.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mldock.contract import HYPERPARAMETERS as HYPERPARAMETERS_VARIABLE
-from mldock.errors import HyperparameterError
+from mldock.contract import HYPERPARAMETERS_FILE_VARIABLE
+from mldock.errors import HyperparameterError, RunnerError
 from mldock.runners.host_environment import check_pass_env, forwarded_variables
-from mldock.runtime.redact import redact_environ, redact_text
+from mldock.runtime.redact import Redactor, redact_environ, secret_values
 
 if TYPE_CHECKING:
     from mldock.runners.base import RunSpec
@@ -52,15 +60,52 @@ class TaskEnvironment:
 
     variables: Mapping[str, str]
     masked: Mapping[str, str]
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    """Every secret the task can see (mldock.runtime.redact.secret_values), also those no variable carries now."""
 
     @classmethod
-    def of(cls, variables: Mapping[str, str]) -> TaskEnvironment:
-        """`variables` and their masked copy."""
-        return cls(variables=dict(variables), masked=redact_environ(variables))
+    def of(cls, variables: Mapping[str, str], *, secrets: Iterable[str] = ()) -> TaskEnvironment:
+        """`variables` and their masked copy; `secrets` are masked in the task's output besides their own."""
+        return cls(
+            variables=dict(variables),
+            masked=redact_environ(variables),
+            secrets=frozenset(secret_values(variables)) | frozenset(secrets),
+        )
+
+    @cached_property
+    def _redactor(self) -> Redactor:
+        return Redactor(self.secrets)
 
     def redact(self, text: str) -> str:
-        """`text` with the value of every secret variable of this task replaced by ***."""
-        return redact_text(text, self.variables)
+        """`text` with every secret of this task (values of secret variables, secret-named hyperparameters,
+        credentials inside URIs) replaced by *** in any of its printed forms."""
+        return self._redactor(text)
+
+    def with_variables(self, variables: Mapping[str, str]) -> TaskEnvironment:
+        """`variables` in place of these (paths rewritten for mounts, say), keeping every secret masked and the
+        hyperparameters shown when a file carries them."""
+        changed = TaskEnvironment.of(variables, secrets=self.secrets)
+        shown = self.masked.get(HYPERPARAMETERS_VARIABLE)
+        if shown is not None and HYPERPARAMETERS_VARIABLE not in variables:
+            changed = TaskEnvironment(
+                changed.variables, {**changed.masked, HYPERPARAMETERS_VARIABLE: shown}, changed.secrets
+            )
+        return changed
+
+    def hyperparameters_in_file(self, folder: Path) -> TaskEnvironment:
+        """These variables with `MLDOCK_HYPERPARAMETERS` written to `folder`/hyperparameters.json and replaced by
+        `MLDOCK_HYPERPARAMETERS_FILE` naming it (unchanged when there are none): no environment-size limit."""
+        text = self.variables.get(HYPERPARAMETERS_VARIABLE)
+        if text is None:
+            return self
+        path = folder / "hyperparameters.json"
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise RunnerError(f"cannot write the task's hyperparameters file {path}: {exc}") from exc
+        variables = {k: v for k, v in self.variables.items() if k != HYPERPARAMETERS_VARIABLE}
+        variables[HYPERPARAMETERS_FILE_VARIABLE] = str(path)
+        return self.with_variables(variables)
 
 
 def merged_hyperparameters(spec: RunSpec) -> dict[str, Any]:

@@ -18,7 +18,8 @@ The process runner is the reference: its task reads and writes the host's paths 
   `file` remote would); otherwise nothing is mounted and the upload fails as it would on the host;
 * a variable naming a credential file or CA bundle (GOOGLE_APPLICATION_CREDENTIALS, AWS_SHARED_CREDENTIALS_FILE,
   AWS_CONFIG_FILE, AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE,
-  AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE) is mounted read-only at `/mldock/host/files/<NAME>`
+  AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, and MLDOCK_HYPERPARAMETERS_FILE, the file the
+  runners hand hyperparameters in) is mounted read-only at `/mldock/host/files/<NAME>`
   and rewritten to point there, when it names an existing host path;
 * `~/.aws/config` and `~/.aws/credentials` (when present and not already named by AWS_CONFIG_FILE /
   AWS_SHARED_CREDENTIALS_FILE) are mounted read-only the same way and named by those variables, so profiles
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mldock.contract import CREATE_MISSING_BUCKETS, is_truthy
+from mldock.contract import CREATE_MISSING_BUCKETS, HYPERPARAMETERS_FILE_VARIABLE, is_truthy
 from mldock.errors import ChannelError
 from mldock.runtime.channels import Channel, parse_channels
 from mldock.storage.uri import RemoteURI
@@ -57,8 +58,9 @@ FILE_VARIABLES = (
     "CURL_CA_BUNDLE",
     "AZURE_CLIENT_CERTIFICATE_PATH",
     "AZURE_FEDERATED_TOKEN_FILE",
+    HYPERPARAMETERS_FILE_VARIABLE,
 )
-"""SDK variables whose value is a host path: mounted read-only and rewritten."""
+"""SDK variables (and mldock's hyperparameters file) whose value is a host path: mounted read-only and rewritten."""
 
 _AWS_HOME_FILES = {"AWS_CONFIG_FILE": "config", "AWS_SHARED_CREDENTIALS_FILE": "credentials"}
 

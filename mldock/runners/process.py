@@ -81,18 +81,22 @@ class ProcessRunner:
     def run(self, spec: RunSpec) -> RunResult:
         """Run `spec.task` to the end (or to `spec.timeout`) and report what happened."""
         base_dir = self._new_base_dir(spec)
-        env = self._environment(spec, base_dir)
-        started = time.monotonic()
-        child = _Child.start(self._argv(spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
-        timed_out = False
+        files = self._base_dirs.new(f"{spec.project.name}-{spec.task}-files")
         try:
+            env = self._environment(spec, base_dir).hyperparameters_in_file(files)
+            started = time.monotonic()
+            child = _Child.start(self._argv(spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
+            timed_out = False
             try:
-                child.popen.wait(timeout=spec.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                child.stop(self.grace)
+                try:
+                    child.popen.wait(timeout=spec.timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    child.stop(self.grace)
+            finally:
+                child.stop(self.grace)  # a no-op when it has exited; kills it on KeyboardInterrupt
         finally:
-            child.stop(self.grace)  # a no-op when it has exited; kills it on KeyboardInterrupt
+            self._base_dirs.remove(files)
         duration = time.monotonic() - started
         logs = env.redact(child.output())
         if timed_out:
@@ -121,15 +125,24 @@ class ProcessRunner:
         endpoint; SIGTERM it on exit."""
         serve_spec = replace(spec, task="serve")
         base_dir = self._new_base_dir(serve_spec)
+        files = self._base_dirs.new(f"{spec.project.name}-serve-files")
         port = port or free_port()
-        env = self._environment(serve_spec, base_dir, serve_port=port, serve_host=host)
-        child = _Child.start(self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log, host=self._host())
+        try:
+            env = self._environment(serve_spec, base_dir, serve_port=port, serve_host=host)
+            env = env.hyperparameters_in_file(files)
+            child = _Child.start(
+                self._argv(serve_spec), cwd=spec.project.root, env=env, log=self.log, host=self._host()
+            )
+        except BaseException:
+            self._base_dirs.remove(files)
+            raise
         try:
             endpoint = HttpEndpoint(f"http://{client_host(host)}:{port}", logs=lambda: env.redact(child.output()))
             wait_until_healthy(endpoint, timeout=ready_timeout, exited=child.popen.poll, what="the serving process")
             yield endpoint
         finally:
             child.stop(self.grace)
+            self._base_dirs.remove(files)
             if not self.keep_base_dir:
                 self._base_dirs.remove(base_dir)
 

@@ -1,11 +1,16 @@
-"""Hyperparameters: `<base>/input/config/hyperparameters.json` overlaid by `MLDOCK_HYPERPARAMETERS`.
+"""Hyperparameters: `<base>/input/config/hyperparameters.json`, overlaid by the file `MLDOCK_HYPERPARAMETERS_FILE`
+names, overlaid by `MLDOCK_HYPERPARAMETERS`.
 
     hp = env.hyperparameters
     epochs = hp.get("epochs", int, default=10)      # "10" (SageMaker passes strings) reads as 10
     lr = hp.require("learning_rate", float)         # HyperparameterError when missing or not a number
 
-Both sources must be JSON objects; keys of the variable win. A missing file or an unset (or empty) variable
-counts as `{}`. Both are read by the same rules: a leading UTF-8 BOM is ignored; NaN, Infinity and numbers
+Every source must be a JSON object; later sources win key by key. A missing `<base>` file or an unset (or
+empty) variable counts as `{}`; a file `MLDOCK_HYPERPARAMETERS_FILE` names must exist. The file variable is how
+values of any size travel: one environment variable is limited to 128 KiB on Linux (and all of them together
+to a fraction of the stack), so the training entrypoint hands its step the merged hyperparameters in a file,
+and both runners hand them to the task the same way. All sources are read by the same rules: a leading UTF-8
+BOM is ignored (as it is in `mldock.json`); NaN, Infinity and numbers
 too large for a float (`1e999`) are refused, as are values nested more than MAX_DEPTH arrays/objects deep
 (a HyperparameterError naming the source, never a RecursionError).
 
@@ -25,9 +30,10 @@ from typing import Any, TypeVar, cast, overload
 from mldock import contract
 from mldock.errors import HyperparameterError
 
-__all__ = ["HYPERPARAMETERS_VARIABLE", "MAX_DEPTH", "Hyperparameters"]
+__all__ = ["HYPERPARAMETERS_FILE_VARIABLE", "HYPERPARAMETERS_VARIABLE", "MAX_DEPTH", "Hyperparameters"]
 
 HYPERPARAMETERS_VARIABLE = contract.HYPERPARAMETERS
+HYPERPARAMETERS_FILE_VARIABLE = contract.HYPERPARAMETERS_FILE_VARIABLE
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -51,11 +57,16 @@ class Hyperparameters:
         self._values: dict[str, Any] = copy.deepcopy(dict(values or {}))
 
     @classmethod
-    def from_sources(cls, file: Path | None, variable_value: str | None) -> Hyperparameters:
-        """The file's object overlaid by the variable's; HyperparameterError names the bad source."""
+    def from_sources(
+        cls, file: Path | None, variable_value: str | None, *, variable_file: str | None = None
+    ) -> Hyperparameters:
+        """`file`'s object (absent: `{}`), overlaid by `variable_file`'s (the value of MLDOCK_HYPERPARAMETERS_FILE:
+        it must exist), overlaid by the variable's; HyperparameterError names the bad source."""
         merged: dict[str, Any] = {}
         if file is not None:
             merged.update(_read_file(file))
+        if variable_file:
+            merged.update(_read_file(Path(variable_file), variable=HYPERPARAMETERS_FILE_VARIABLE))
         if variable_value is not None and variable_value.strip():
             merged.update(_parse_object(variable_value, HYPERPARAMETERS_VARIABLE))
         return cls(merged)
@@ -137,20 +148,25 @@ class Hyperparameters:
         return f"Hyperparameters({self._values!r})"
 
 
-def _read_file(file: Path) -> dict[str, Any]:
+def _read_file(file: Path, *, variable: str | None = None) -> dict[str, Any]:
+    """The object in `file`; `{}` when it is missing, unless `variable` named it (then an error naming both)."""
+    source = f"{variable} ({file})" if variable else str(file)
     try:
         raw = file.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise HyperparameterError(f"{file}: cannot read the hyperparameters file ({exc.strerror or exc})") from exc
+    except FileNotFoundError as exc:
+        if variable is None:
+            return {}
+        raise HyperparameterError(f"{source}: no such hyperparameters file") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise HyperparameterError(f"{source}: cannot read the hyperparameters file ({reason})") from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise HyperparameterError(
-            f"{file}: the hyperparameters file is not UTF-8 text (bad byte at offset {exc.start})"
+            f"{source}: the hyperparameters file is not UTF-8 text (bad byte at offset {exc.start})"
         ) from exc
-    return _parse_object(text, str(file))
+    return _parse_object(text, source)
 
 
 def _parse_object(text: str, source: str) -> dict[str, Any]:

@@ -61,8 +61,9 @@ MIN_SECRET_LENGTH = 4
 _MIN_LINE_LENGTH = 8  # the lines of a multi-line secret masked one by one: long enough not to be chance
 
 # `scheme://user:password@host`: the password (and a lone userinfo token, `scheme://token@host`, when the
-# scheme is not one whose userinfo is only a user name)
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]*:)(?P<secret>[^@/\s'\"]+)(?=@)")
+# scheme is not one whose userinfo is only a user name). The scheme's length is bounded: unbounded, a long run of
+# letters (a large hyperparameter printed by a step) took time quadratic in its length (seconds per 20 KB).
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@'\"]*:)(?P<secret>[^@/\s'\"]+)(?=@)")
 _QUERY_SECRET = re.compile(
     r"(?P<head>[?&;](?:sig|signature|token|access_token|code|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token"
     r"|X-Goog-Signature|X-Goog-Credential|sv_sig)=)(?P<secret>[^&;\s'\"]+)",
@@ -114,8 +115,8 @@ def redact_text(text: str, environ: Mapping[str, str] | Iterable[str] = ()) -> s
 class Redactor:
     """`redact_text` with the secrets' printed forms worked out once, for text that streams by line by line.
 
-        mask = Redactor.for_environ(child_env)
-        for line in stream: out.write(mask(line))
+    mask = Redactor.for_environ(child_env)
+    for line in stream: out.write(mask(line))
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:

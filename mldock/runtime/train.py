@@ -12,6 +12,11 @@ A failed startup() skips the step and cleanup(). A signal received during startu
 code 128 + signal; signals received during cleanup() are logged and cleanup finishes (by the stop deadline,
 when there is one). The step's stdout and stderr pass through the entrypoint line by line with every secret of
 its environment masked (mldock.runtime.redact): by name, inside hyperparameters, inside URIs.
+
+The merged hyperparameters reach the step in a file, not in a variable: the entrypoint writes them to a private
+temporary file (`mldock-hyperparameters-*.json`, mode 0600), names it in `MLDOCK_HYPERPARAMETERS_FILE` and
+removes it after the step, so a value of any size starts (one variable is limited to 128 KiB on Linux). The
+step's `Environment.from_env()` reads it like any other source (mldock.runtime.hyperparameters).
 """
 
 from __future__ import annotations
@@ -99,13 +104,48 @@ def _startup(container: Container, signals: Signals) -> Failure | None:
 
 def _run_step(prepared: Setup, environ: Mapping[str, str], signals: Signals, grace: float) -> Failure | None:
     """Run the training step in a child process, forwarding signals; the failure it reported, if any."""
-    env_class = type(prepared.env)
     inherited = {k: v for k, v in environ.items() if not k.startswith(contract.PREFIX)}
-    child_env = inherited | prepared.env.to_environ()
+    full_env = inherited | prepared.env.to_environ()
     fd, report_name = tempfile.mkstemp(prefix="mldock-step-", suffix=".json")
     os.close(fd)
     report_file = Path(report_name)
     report_file.unlink()
+    try:
+        child_env, hyperparameters_file = _hyperparameters_in_file(full_env)
+    except OSError as exc:
+        problem = LifecycleError(f"cannot write the hyperparameters file for the training step: {exc}")
+        return Failure.from_exception(problem, "step")
+    try:
+        return _run_child(prepared, child_env, Redactor.for_environ(full_env), report_file, signals, grace)
+    finally:
+        if hyperparameters_file is not None:
+            hyperparameters_file.unlink(missing_ok=True)
+
+
+def _hyperparameters_in_file(environ: dict[str, str]) -> tuple[dict[str, str], Path | None]:
+    """`environ` with MLDOCK_HYPERPARAMETERS moved into a private temporary file that MLDOCK_HYPERPARAMETERS_FILE
+    names (None: there were none)."""
+    text = environ.get(contract.HYPERPARAMETERS)
+    if text is None:
+        return environ, None
+    fd, name = tempfile.mkstemp(prefix="mldock-hyperparameters-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    child_env = {k: v for k, v in environ.items() if k != contract.HYPERPARAMETERS}
+    child_env[contract.HYPERPARAMETERS_FILE_VARIABLE] = name
+    return child_env, Path(name)
+
+
+def _run_child(
+    prepared: Setup,
+    child_env: dict[str, str],
+    mask: Redactor,
+    report_file: Path,
+    signals: Signals,
+    grace: float,
+) -> Failure | None:
+    """Start the step with `child_env`, relay its output through `mask`, wait for it; its failure, if any."""
+    env_class = type(prepared.env)
     command = [
         sys.executable,
         "-m",
@@ -125,7 +165,7 @@ def _run_step(prepared: Setup, environ: Mapping[str, str], signals: Signals, gra
         problem = LifecycleError(f"cannot start the training step process ({sys.executable}): {exc}")
         return Failure.from_exception(problem, "step")
     logger.info("step: running %s (pid %d)", prepared.target, child.pid)
-    relays = _relay_output(child, Redactor.for_environ(child_env))
+    relays = _relay_output(child, mask)
     code = _wait(child, signals, grace)
     _signal_group(child.pid, signal.SIGKILL)  # processes the step left behind
     for relay in relays:

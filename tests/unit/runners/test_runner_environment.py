@@ -116,3 +116,17 @@ def test_spec_hyperparameters_always_win(overlay: dict[str, Any]) -> None:
         assert merged[key] == value
     env = task_environment(spec)
     assert json.loads(env.variables["MLDOCK_HYPERPARAMETERS"]) == merged
+
+
+def test_hyperparameters_travel_in_a_file_with_their_secrets_still_masked(tmp_path: Path) -> None:
+    big = "v" * 300_000
+    env = task_environment(_spec(hyperparameters={"api_token": "tok-file-secret-1", "big": big}))
+    moved = env.hyperparameters_in_file(tmp_path)
+    assert "MLDOCK_HYPERPARAMETERS" not in moved.variables
+    path = Path(moved.variables["MLDOCK_HYPERPARAMETERS_FILE"])
+    assert json.loads(path.read_text(encoding="utf-8"))["big"] == big
+    assert json.loads(moved.masked["MLDOCK_HYPERPARAMETERS"])["api_token"] == "***"  # still shown, masked
+    assert moved.redact("printed tok-file-secret-1") == "printed ***"
+    assert task_environment(_spec()).hyperparameters_in_file(tmp_path).variables.keys() == (
+        task_environment(_spec()).variables.keys()
+    )

@@ -212,3 +212,32 @@ def test_any_nesting_depth_gives_an_object_or_a_hyperparameter_error(depth: int,
         return
     assert depth < 100
     assert Hyperparameters.parse(hp.to_json()) == hp
+
+
+def test_the_file_variable_sits_between_the_base_file_and_the_variable(tmp_path: Path) -> None:
+    base = tmp_path / "hyperparameters.json"
+    base.write_text('{"a": 1, "b": 1, "c": 1}')
+    named = tmp_path / "named.json"
+    named.write_text('{"b": 2, "c": 2, "big": "' + "x" * 300_000 + '"}')
+    hp = Hyperparameters.from_sources(base, '{"c": 3}', variable_file=str(named))
+    assert (hp["a"], hp["b"], hp["c"]) == (1, 2, 3)
+    assert len(hp["big"]) == 300_000
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        pytest.param("missing.json", None, "no such hyperparameters file", id="missing"),
+        pytest.param("bad.json", b"[1]", "must be a JSON object", id="not-object"),
+        pytest.param("bad\x00.json", None, "cannot read", id="nul-in-path"),
+    ],
+)
+def test_a_bad_file_variable_is_an_error_naming_it(
+    tmp_path: Path, name: str, content: bytes | None, fragment: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(HyperparameterError, match="MLDOCK_HYPERPARAMETERS_FILE") as caught:
+        Hyperparameters.from_sources(None, None, variable_file=str(path))
+    assert fragment in str(caught.value)
