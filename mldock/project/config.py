@@ -3,11 +3,23 @@
     project = load_project(Path("my-project"))      # the folder or the file itself
     stage = project.stage("test")
     stage.environment["MLDOCK_INPUT_CHANNEL_TRAIN"]   # keys carry the MLDOCK_ prefix
+
+Parsing is total: any text gives a ProjectConfig or a ConfigError (a user error, exit 2 in the CLI) naming the
+field (`stages.test.environment.INPUT_CHANNEL_TRAIN`), never another exception. Besides the schema:
+- a leading UTF-8 BOM is ignored (as in hyperparameters files: mldock.runtime.hyperparameters);
+- refused wherever they stand: NaN, Infinity and numbers a float cannot hold (`1e999`), integers beyond 64 bits,
+  a key written twice in one object, NUL characters and text that is not valid Unicode (a lone surrogate),
+  values nested more than MAX_DEPTH arrays/objects deep;
+- `requirements` names a file inside the project folder (relative, no way out through `..` or a link);
+- every channel variable of a stage's `environment` is parsed as the runtime parses it (mldock.runtime.channels:
+  the channel name, the URI, the cloud's bucket naming rules, no credentials in the URI; the message names the
+  variable and masks the credentials); a value without a scheme is left to the platform environments.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,8 +37,10 @@ from mldock.contract import (
     STAGE_NAME_PATTERN,
     STAGE_NAME_RULE,
 )
-from mldock.errors import ConfigError
-from mldock.runtime.channels import OPTIONAL_CHANNELS, SERVE_CHANNELS
+from mldock.errors import ChannelError, ConfigError, InvalidURIError
+from mldock.runtime.channels import OPTIONAL_CHANNELS, SERVE_CHANNELS, is_channel_variable, parse_channels
+from mldock.runtime.hyperparameters import MAX_DEPTH
+from mldock.storage.uri import parse_uri
 
 __all__ = [
     "CONFIG_FILE",
@@ -146,7 +160,7 @@ class ProjectConfig:
         if name in IMPLICIT_STAGES:
             return StageConfig(name=name)
         known = ", ".join(sorted(self.stages)) or "none"
-        raise ConfigError(f"{self.config_file}: no stage named {name!r} (stages: {known}); add it under \"stages\"")
+        raise ConfigError(f'{self.config_file}: no stage named {name!r} (stages: {known}); add it under "stages"')
 
 
 @cache
@@ -175,15 +189,21 @@ def load_project(path: Path | str) -> ProjectConfig:
 def parse_config(text: str, *, root: Path, source: str = CONFIG_FILE) -> ProjectConfig:
     """Parse `mldock.json` text. Raises ConfigError naming the field path and what was expected."""
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text.removeprefix("\ufeff"),
+            object_pairs_hook=_object,
+            parse_constant=_Refused.constant,
+            parse_int=_integer,
+            parse_float=_float,
+        )
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except RecursionError as exc:
-        raise ConfigError(f"{source}: nested too deeply to be a project file") from exc
+        raise ConfigError(f"{source}: {_too_deep(text)}: nested more than {MAX_DEPTH} arrays/objects deep") from exc
+    _report(_value_problems(data), source)
     _validate(data, source)
-    stages = {
-        name: _stage(name, raw, source) for name, raw in data.get("stages", {}).items()
-    }
+    _report(_meaning_problems(data, root), source)
+    stages = {name: _stage(name, raw, source) for name, raw in data.get("stages", {}).items()}
     defaults = schema()["properties"]
     return ProjectConfig(
         root=root,
@@ -211,6 +231,192 @@ def _validate(data: object, source: str) -> None:
     if len(errors) > 10:
         lines.append(f"  ... and {len(errors) - 10} more")
     raise ConfigError("\n".join(lines))
+
+
+# -- values JSON allows but a project file must not hold -------------------------------------------------------
+
+_INT64 = 2**63
+
+
+class _Refused:
+    """What the JSON parser met in place of a value mldock refuses; reported with its field's path afterwards."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    @classmethod
+    def constant(cls, name: str) -> _Refused:
+        return cls(f"{name} is not a number JSON allows; write a finite number, or a string")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Refused:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            return _Refused(f"the key {_shorten(key)} is written more than once; keep one")
+        result[key] = value
+    return result
+
+
+def _integer(text: str) -> int | _Refused:
+    digits = len(text.lstrip("-"))
+    if digits > 19 or not -_INT64 <= int(text) < _INT64:
+        return _Refused(f"an integer of {digits} digits is beyond 64 bits; write it as a string")
+    return int(text)
+
+
+def _float(text: str) -> float | _Refused:
+    number = float(text)
+    if not math.isfinite(number):
+        return _Refused(f"{_shorten(text)} is too large for a number; write it as a string")
+    return number
+
+
+def _value_problems(data: Any) -> list[str]:
+    """`path: problem` for each refused value, bad text and too deep nesting in `data` (iteratively)."""
+    problems: list[str] = []
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack and len(problems) < 10:
+        value, path = stack.pop()
+        if isinstance(value, _Refused):
+            problems.append(f"{_path(path)}: {value.problem}")
+        elif isinstance(value, str):
+            problem = _text_problem(value)
+            if problem:
+                problems.append(f"{_path(path)}: the value {problem}")
+        elif isinstance(value, (dict, list)):
+            if len(path) >= MAX_DEPTH:
+                problems.append(f"{_path(path)}: nested more than {MAX_DEPTH} arrays/objects deep")
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                key_problem = _text_problem(key) if isinstance(key, str) else ""
+                if key_problem:
+                    problems.append(f"{_path(path)}: the key {key_problem}")
+                else:
+                    stack.append((item, (*path, str(key))))
+    return sorted(problems)
+
+
+def _too_deep(text: str) -> str:
+    """The path of the first value nested more than MAX_DEPTH deep in JSON `text` too deep for the parser
+    (a scan that follows strings, keys and indexes; the parser has already met the text)."""
+    path: list[str] = []
+    index: list[int | None] = []  # per open container: the array index, None in an object
+    pending_key: str | None = None
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            end = position + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            pending_key = text[position + 1 : end]
+            position = end
+        elif char in "[{":
+            if index and index[-1] is not None:
+                path.append(str(index[-1]))
+            elif index:
+                path.append(pending_key or "")
+            index.append(0 if char == "[" else None)
+            if len(index) > MAX_DEPTH:
+                return _path(tuple(path))
+        elif char in "]}":
+            index.pop() if index else None
+            if path:
+                path.pop()
+        elif char == "," and index and index[-1] is not None:
+            index[-1] += 1
+        position += 1
+    return "(top level)"
+
+
+def _text_problem(text: str) -> str:
+    if "\x00" in text:
+        return f"{_shorten(text)} holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{_shorten(text)} is not valid Unicode text (a lone surrogate)"
+    return ""
+
+
+def _meaning_problems(data: dict[str, Any], root: Path) -> list[str]:
+    """What the schema cannot say: the requirements file stays in the project; channel variables parse."""
+    problems: list[str] = []
+    requirements = data.get("requirements")
+    if isinstance(requirements, str) and not _inside(root, requirements):
+        problems.append(
+            f"requirements: {requirements!r} is outside the project folder; name a file inside it, "
+            f"relative to {CONFIG_FILE}"
+        )
+    for stage_name, stage in data.get("stages", {}).items():
+        environment = stage.get("environment", {})
+        variables = {
+            (key if key.startswith(PREFIX) else PREFIX + key): _as_text(value) for key, value in environment.items()
+        }
+        written = {(key if key.startswith(PREFIX) else PREFIX + key): key for key in environment}
+        for variable, value in variables.items():
+            if not is_channel_variable(variable):
+                continue
+            where = f"stages.{stage_name}.environment.{written[variable]}"
+            try:
+                parse_channels({variable: value}, Path("/"), resolve_uri=_scheme_or_placeholder)
+            except ChannelError as exc:
+                problems.append(f"{where}: {exc}")
+        for platform, settings in stage.get("platforms", {}).items():
+            for key, value in settings.items():
+                if key in _URI_SETTINGS and isinstance(value, str):
+                    try:
+                        parse_uri(value)
+                    except InvalidURIError as exc:
+                        problems.append(f"stages.{stage_name}.platforms.{platform}.{key}: {exc}")
+    return problems
+
+
+_URI_SETTINGS = frozenset({"output_path", "checkpoint_uri", "base_output_directory"})
+_PLACEHOLDER_URI = "file:///resolved-by-the-platform-environment"
+
+
+def _scheme_or_placeholder(value: str, variable: str) -> str:
+    """A channel value with a scheme as it is; one without (a platform environment's bare `bucket/path`, checked
+    when it runs) as a placeholder, so the variable's name is still checked here."""
+    head = value.split("/", 1)[0]
+    return value if ":" in head or not value else _PLACEHOLDER_URI
+
+
+def _inside(root: Path, relative: str) -> bool:
+    if Path(relative).is_absolute():
+        return False
+    base = root.resolve()
+    try:
+        (base / relative).resolve().relative_to(base)
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (older Pythons)
+        return False
+    return True
+
+
+def _report(problems: list[str], source: str) -> None:
+    if not problems:
+        return
+    lines = [f"{source}: {len(problems)} problem(s):"]
+    lines += [f"  - {problem}" for problem in problems[:10]]
+    if len(problems) > 10:
+        lines.append(f"  ... and {len(problems) - 10} more")
+    raise ConfigError("\n".join(lines))
+
+
+def _path(parts: tuple[str, ...]) -> str:
+    if len(parts) > 12:  # a deeply nested value: its field, then how deep
+        return ".".join(parts[:6]) + f"... ({len(parts)} levels down)"
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 _PATTERN_MEANING = {

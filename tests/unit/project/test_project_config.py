@@ -170,7 +170,9 @@ def test_two_environment_keys_that_become_one_variable_are_refused() -> None:
 
 
 def test_deep_nesting_is_a_config_error() -> None:
-    assert "nested too deeply" in _error('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    message = _error('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert message.startswith("mldock.json: name.0.0"), message
+    assert "nested more than 100 arrays/objects deep" in message
 
 
 def test_config_error_is_a_user_error() -> None:

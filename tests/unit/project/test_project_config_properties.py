@@ -22,27 +22,52 @@ json_values = st.recursive(
     max_leaves=20,
 )
 
+# what a valid file may hold (mldock.project.config refuses NUL, lone surrogates, integers beyond 64 bits and
+# non-finite numbers wherever they stand)
+clean_characters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+valid_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(clean_characters, max_size=12)
+)
+valid_values = st.recursive(
+    valid_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(clean_characters, max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
 names = st.from_regex(r"\A[a-z0-9][a-z0-9_.-]{0,20}\Z")
 stage_names = st.from_regex(r"\A[a-z][a-z0-9_-]{0,10}\Z")
 entry_points = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.]{0,8}:[A-Za-z_][A-Za-z0-9_]{0,8}\Z")
 env_keys = st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,12}\Z")
-env_values = st.text(max_size=20) | st.integers() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+env_values = (
+    st.text(clean_characters, max_size=20)
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
 stages = st.fixed_dictionaries(
     {},
     optional={
-        "description": st.text(max_size=20),
+        "description": st.text(clean_characters, max_size=20),
         "production": st.booleans(),
         "environment": st.dictionaries(env_keys, env_values, max_size=4),
-        "hyperparameters": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
-        "seed": st.dictionaries(st.from_regex(r"\A[a-z0-9][a-z0-9_.-]{0,8}\Z"), st.text(min_size=1, max_size=12)),
+        "hyperparameters": st.dictionaries(st.text(clean_characters, max_size=8), valid_values, max_size=4),
+        "seed": st.dictionaries(
+            st.from_regex(r"\A[a-z0-9][a-z0-9_.-]{0,8}\Z"), st.text(clean_characters, min_size=1, max_size=12)
+        ),
     },
 )
 valid_configs = st.fixed_dictionaries(
     {"name": names},
     optional={
-        "description": st.text(max_size=20),
-        "base_image": st.text(min_size=1, max_size=30),
-        "requirements": st.text(min_size=1, max_size=20),
+        "description": st.text(clean_characters, max_size=20),
+        "base_image": st.text(clean_characters, min_size=1, max_size=30),
+        "requirements": st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,15}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,8})?\Z"),
         "train": entry_points,
         "serve": entry_points,
         "stages": st.dictionaries(stage_names, stages, max_size=3),
