@@ -31,6 +31,7 @@ from mldock.runtime.channels import Channel, ChannelKind
 from mldock.runtime.containers import ServingContainer, TrainingContainer
 from mldock.runtime.environment import Environment
 from mldock.runtime.hyperparameters import Hyperparameters
+from mldock.runtime.instances import InstancesPredictor, parse_instances, predictions_response
 from mldock.runtime.stages import on_cleanup, on_startup
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Environment",
     "HyperparameterError",
     "Hyperparameters",
+    "InstancesPredictor",
     "InvalidURIError",
     "LifecycleError",
     "MldockError",
@@ -62,4 +64,6 @@ __all__ = [
     "UserError",
     "on_cleanup",
     "on_startup",
+    "parse_instances",
+    "predictions_response",
 ]
