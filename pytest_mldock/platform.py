@@ -104,6 +104,6 @@ def mldock_platform(pytestconfig: pytest.Config) -> str | None:
 def mldock_platform_contract(pytestconfig: pytest.Config, mldock_platform: str | None) -> PlatformContract:
     """Runs the platform contract of the session's project; skipped without `--mldock-platform`."""
     if mldock_platform is None:
-        pytest.skip(f"the platform contract runs with {PLATFORM_OPTION}=sagemaker")
+        pytest.skip(f"the platform contract runs with {PLATFORM_OPTION}=sagemaker (or vertex, azureml)")
     state = session_state(pytestconfig)
     return PlatformContract(mldock_platform, state.project(), state.settings.stage)

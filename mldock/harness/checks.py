@@ -13,6 +13,7 @@ import json
 import signal
 import tarfile
 from collections.abc import Collection
+from pathlib import Path
 
 from mldock import contract
 from mldock.harness import azureml, vertex
@@ -20,6 +21,7 @@ from mldock.harness.azureml import AzureMLTrainingRun
 from mldock.harness.report import ContractReport
 from mldock.harness.sagemaker import ServingRun, TrainingRun
 from mldock.harness.vertex import VertexTrainingRun
+from mldock.runtime.metrics import METRICS_FILE, PARAMS_FILE
 
 __all__ = [
     "azureml_serving_items",
@@ -31,6 +33,8 @@ __all__ = [
     "vertex_training_items",
 ]
 
+_RUN_FILES = {Path(METRICS_FILE).name, Path(PARAMS_FILE).name}
+"""The runtime's own record of a run in <base>/output (mldock.runtime.metrics): not a user's output."""
 _PING_LIMIT = 2.0
 """SageMaker times each /ping out after 2 s."""
 _LOG_TAIL = 15
@@ -58,13 +62,16 @@ def training_items(report: ContractReport, run: TrainingRun, model_channels: Col
         f"model.tar.gz ({run.model_tar.stat().st_size} B): {_list(members)}",
         "the model is written to /opt/ml/model, at the top level of model.tar.gz",
     )
-    stray = sorted(p.name for p in run.output_dir.iterdir() if p.name not in ("data", "failure"))
+    names = {p.name for p in run.output_dir.iterdir()}
+    own = sorted(names & _RUN_FILES)
+    stray = sorted(names - {"data", "failure"} - _RUN_FILES)
     packed = _members(run.output_tar) if run.output_tar is not None else []
     report.add(
         "train.outputs-packed",
         not stray,
         (f"outside /opt/ml/output/data (SageMaker would not pack them): {', '.join(stray)}; " if stray else "")
-        + f"output.tar.gz: {_list(packed) if packed else 'no outputs'}",
+        + f"output.tar.gz: {_list(packed) if packed else 'no outputs'}"
+        + (f"; mldock's own run record, not uploaded: {', '.join(own)}" if own else ""),
         "other outputs go to /opt/ml/output/data (packed as output.tar.gz)",
     )
     _failure_file(report, run, expected=run.exit_code != 0)

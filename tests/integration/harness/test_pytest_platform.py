@@ -1,4 +1,5 @@
-"""The platform contract from pytest: `--mldock-platform=sagemaker` and the mldock_platform_contract fixture."""
+"""The platform contract from pytest: `--mldock-platform=sagemaker|vertex|azureml` and the mldock_platform_contract
+fixture."""
 
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ def test_the_fixture_runs_the_contract_with_the_option(
         f"--mldock-project={harness_project.root}", "--mldock-platform=sagemaker", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=3)
+
+
+TRAINING_ON = """
+def test_training(mldock_platform_contract):
+    report = mldock_platform_contract.check("train")
+    assert report.platform == "{platform}"
+    assert "MLDOCK_" not in report.started_as
+"""
+
+
+@pytest.mark.parametrize("platform", ["vertex", "azureml"], ids=["vertex", "azureml"])
+def test_the_option_runs_vertex_ai_and_azure_ml_too(
+    pytester: pytest.Pytester, harness_project: ProjectConfig, harness_image: str, platform: str
+) -> None:
+    pytester.makepyfile(test_platform=TRAINING_ON.format(platform=platform))
+    result = pytester.runpytest_subprocess(
+        f"--mldock-project={harness_project.root}", f"--mldock-platform={platform}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
 
 
 def test_without_the_option_the_fixture_skips_and_says_how_to_run_it(

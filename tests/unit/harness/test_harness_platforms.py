@@ -74,8 +74,8 @@ def test_the_command_job_passes_hyperparameters_and_mounted_folders_as_the_runti
 
 def test_a_projects_command_job_outputs_are_its_model_and_output_channels(tmp_path: Path) -> None:
     stages = {
-        "test": {"environment": {"OUTPUT_MODEL_CHANNEL_BEST": "s3://m/b", "OUTPUT_CHANNEL_METRICS": "s3://m/m"}},
-        "dev": {"environment": {"MLDOCK_MODEL_INPUT_CHANNEL_WINE": "s3://m/w", "INPUT_CHANNEL_TRAIN": "s3://d/t"}},
+        "test": {"environment": {"OUTPUT_MODEL_CHANNEL_BEST": "s3://mdl/b", "OUTPUT_CHANNEL_METRICS": "s3://mdl/m"}},
+        "dev": {"environment": {"MLDOCK_MODEL_INPUT_CHANNEL_WINE": "s3://mdl/w", "INPUT_CHANNEL_TRAIN": "s3://dat/t"}},
     }
     (tmp_path / "mldock.json").write_text(json.dumps({"name": "p", "stages": stages}))
     config = load_project(tmp_path)
@@ -86,7 +86,7 @@ def test_a_projects_command_job_outputs_are_its_model_and_output_channels(tmp_pa
 
 
 def vertex_run(objects: tuple[str, ...], logs: str = "", hypertune: tuple[str, ...] = ()) -> VertexTrainingRun:
-    return VertexTrainingRun(0, logs, "IMAGE --x=1", "gs://b/j/1/model/", objects, (), hypertune)
+    return VertexTrainingRun(0, logs, "IMAGE --x=1", "gs://bkt/j/1/model/", objects, (), hypertune)
 
 
 def test_vertex_training_items_want_the_model_at_the_top_of_aip_model_dir_and_every_metric_for_hypertune() -> None:

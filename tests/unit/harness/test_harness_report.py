@@ -10,9 +10,10 @@ import pytest
 
 from mldock.errors import RunnerError, UserError
 from mldock.harness import ContractReport
+from mldock.harness.checks import training_items
 from mldock.harness.probe import parse_result, probe_arguments
 from mldock.harness.run import model_channels, sample_payload, training_job
-from mldock.harness.sagemaker import pack, unpack
+from mldock.harness.sagemaker import TrainingRun, pack, unpack
 from mldock.project.config import load_project
 
 
@@ -68,7 +69,7 @@ def test_the_stage_gives_the_jobs_channels_hyperparameters_and_model_channel_nam
     root = project(
         tmp_path,
         {
-            "environment": {"OUTPUT_MODEL_CHANNEL_BEST": "s3://models/best", "INPUT_CHANNEL_TRAIN": "s3://d/t"},
+            "environment": {"OUTPUT_MODEL_CHANNEL_BEST": "s3://models/best", "INPUT_CHANNEL_TRAIN": "s3://dat/t"},
             "hyperparameters": {"lr": 0.1},
             "seed": {"train": "data/train"},
         },
@@ -91,3 +92,21 @@ def test_a_stage_without_seeds_or_a_project_without_payload_is_a_user_error(tmp_
     (tmp_path / "payloads" / "a.csv").write_text("1,2\n")
     (tmp_path / "payloads" / "b.json").write_text("{}")
     assert sample_payload(config).name == "b.json"
+
+
+def test_sagemakers_outputs_item_allows_mldocks_own_run_record_but_names_other_stray_files(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{}")
+    (tmp_path / "output" / "data" / "metrics").mkdir(parents=True)
+    (tmp_path / "output" / "metrics.jsonl").write_text("{}\n")
+    model_tar = pack(tmp_path / "model", tmp_path / "model.tar.gz")
+    run = TrainingRun(0, "mldock: setup: SageMaker training job j\n", tmp_path, model_tar, None, None, "IMAGE train")
+    report = ContractReport("sagemaker", "train", "img", "")
+    training_items(report, run)
+    assert report.passed, report.table()
+    assert "mldock's own run record, not uploaded: metrics.jsonl" in report.items[-2].evidence
+    (tmp_path / "output" / "stray.txt").write_text("lost on SageMaker")
+    again = ContractReport("sagemaker", "train", "img", "")
+    training_items(again, run)
+    assert [item.name for item in again.failed] == ["train.outputs-packed"]
+    assert "stray.txt" in again.failed[0].evidence
