@@ -11,10 +11,8 @@ Rules: the scheme is one of SUPPORTED_SCHEMES (any case, kept lower-case); no qu
   error, not the SDK's): S3 (at most 63 lower-case letters, digits, `.`, `-`; no `..`; not an IP address; none
   of AWS's reserved prefixes and suffixes), GCS (at most 63 lower-case letters, digits, `.`, `_`, `-`, up to
   222 with dots and 63 between them; not an IP address; no `goog` prefix, no `google`), Azure containers (at
-  most 63 lower-case letters, digits, `-`, no `--`; or `$root`, `$web`, `$logs`). Each starts and ends with a
-  letter or digit. The clouds also want at least 3 characters: shorter names are still accepted here (unit
-  tests across the project use one-letter buckets; the cloud refuses them when a bucket is made). The prefix
-  may be empty and is kept as written.
+  most 63 lower-case letters, digits, `-`, no `--`; or `$root`, `$web`, `$logs`). Each is at least 3 characters
+  long and starts and ends with a letter or digit. The prefix may be empty and is kept as written.
 - `file:` URIs name an absolute folder: %-escapes are decoded (UTF-8), repeated slashes collapse, `.` and `..`
   segments and NUL are refused, the filesystem root is refused however it is spelled (`file:///`, `file:////`,
   `file:///%2F`, `file://localhost//`); `localhost` is the only host allowed. The value has bucket "" and the
@@ -40,11 +38,11 @@ SUPPORTED_SCHEMES = ("s3", "gs", "az", "file")
 _PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 path characters quote() would escape; letters, digits, _.-~ never are
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_S3_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+_S3_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-_GCS_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,220}[a-z0-9])?$")
-_AZURE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_GCS_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+_AZURE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _AZURE_SPECIAL = frozenset({"$root", "$web", "$logs"})
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 

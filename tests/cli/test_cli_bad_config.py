@@ -130,6 +130,12 @@ CASES: list[tuple[str, str | bytes, str, str | None]] = [
         None,
     ),
     (
+        "bucket-too-short",
+        _stage_env(INPUT_CHANNEL_TRAIN="gs://ab/x"),
+        "stages.test.environment.INPUT_CHANNEL_TRAIN",
+        None,
+    ),
+    (
         "bucket-too-long",
         _stage_env(MLDOCK_OUTPUT_MODEL_CHANNEL_MODEL="s3://" + "b" * 64 + "/m"),
         "stages.test.environment.MLDOCK_OUTPUT_MODEL_CHANNEL_MODEL",

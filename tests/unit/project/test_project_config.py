@@ -33,7 +33,7 @@ FULL = {
     "serve": "pkg.predictor:Model",
     "stages": {
         "dev": {
-            "environment": {"INPUT_CHANNEL_TRAIN": "gs://data/iris", "MLDOCK_OUTPUT_CHANNEL_METRICS": "az://m/x"},
+            "environment": {"INPUT_CHANNEL_TRAIN": "gs://data/iris", "MLDOCK_OUTPUT_CHANNEL_METRICS": "az://mdl/x"},
             "hyperparameters": {"n_estimators": 10, "max_depth": None},
             "seed": {"train": "data/iris"},
         },
@@ -54,7 +54,7 @@ def test_a_full_file_loads_with_prefixed_environment() -> None:
     dev = project.stage("dev")
     assert dict(dev.environment) == {
         "MLDOCK_INPUT_CHANNEL_TRAIN": "gs://data/iris",
-        "MLDOCK_OUTPUT_CHANNEL_METRICS": "az://m/x",
+        "MLDOCK_OUTPUT_CHANNEL_METRICS": "az://mdl/x",
     }
     assert dict(dev.hyperparameters) == {"n_estimators": 10, "max_depth": None}
     assert dict(dev.seed) == {"train": "data/iris"}

@@ -18,7 +18,7 @@ from mldock.runtime.channels import parse_channels
     [
         ("LOG_LEVEL=debug", "MLDOCK_LOG_LEVEL"),
         ("MLDOCK_LOG_LEVEL=debug", "MLDOCK_LOG_LEVEL"),
-        ("INPUT_CHANNEL_X=s3://b/p", "MLDOCK_INPUT_CHANNEL_X"),
+        ("INPUT_CHANNEL_X=s3://bkt/p", "MLDOCK_INPUT_CHANNEL_X"),
         ("AWS_REGION=eu-west-1", "AWS_REGION"),
         ("AWS_ACCESS_KEY_ID=AKIA", "AWS_ACCESS_KEY_ID"),
         ("AZURE_STORAGE_CONNECTION_STRING=x", "AZURE_STORAGE_CONNECTION_STRING"),
@@ -41,9 +41,9 @@ def test_pass_env_entries_are_checked() -> None:
 
 _MODEL_CHANNELS = parse_channels(
     {
-        "MLDOCK_INPUT_MODEL_CHANNEL_MODEL": "s3://m/model",
-        "MLDOCK_INPUT_MODEL_CHANNEL_WARM_START": "s3://m/warm",
-        "MLDOCK_OUTPUT_MODEL_CHANNEL_TUNED": "s3://m/tuned",
+        "MLDOCK_INPUT_MODEL_CHANNEL_MODEL": "s3://mdl/model",
+        "MLDOCK_INPUT_MODEL_CHANNEL_WARM_START": "s3://mdl/warm",
+        "MLDOCK_OUTPUT_MODEL_CHANNEL_TUNED": "s3://mdl/tuned",
     },
     Path("/opt/ml"),
 )
@@ -53,7 +53,7 @@ def test_model_names_its_channel_or_takes_the_one_serving_uses(tmp_path: Path) -
     assert parse_model(f"model={tmp_path}") == ("model", tmp_path.resolve())
     assert parse_model(str(tmp_path)) == (None, tmp_path.resolve())
     assert model_channel(_MODEL_CHANNELS, "warm_start") == ("warm_start", {})
-    assert model_channel(_MODEL_CHANNELS, "tuned") == ("tuned", {"MLDOCK_INPUT_MODEL_CHANNEL_TUNED": "s3://m/tuned"})
+    assert model_channel(_MODEL_CHANNELS, "tuned") == ("tuned", {"MLDOCK_INPUT_MODEL_CHANNEL_TUNED": "s3://mdl/tuned"})
     assert model_channel(_MODEL_CHANNELS, None, ("model",)) == ("model", {})
 
 

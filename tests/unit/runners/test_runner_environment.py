@@ -34,8 +34,8 @@ def _spec(
 
 
 def test_stage_variables_and_stage_name() -> None:
-    env = task_environment(_spec(stage_env={"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://b/train"}))
-    assert env.variables == {"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://b/train", "MLDOCK_STAGE": "test"}
+    env = task_environment(_spec(stage_env={"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://bkt/train"}))
+    assert env.variables == {"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://bkt/train", "MLDOCK_STAGE": "test"}
 
 
 def test_layers_later_wins() -> None:

@@ -26,10 +26,10 @@ from mldock.runtime.environment import Environment
         pytest.param({"AIP_MODE": "PREDICTION"}, "serve", "AIP_MODE", id="aip-mode"),
         pytest.param({"AIP_HTTP_PORT": "8080"}, "serve", "AIP_HTTP_PORT", id="vertex-port"),
         pytest.param({"AIP_PREDICT_ROUTE": "/p"}, "serve", "AIP_PREDICT_ROUTE", id="vertex-route"),
-        pytest.param({"AIP_STORAGE_URI": "gs://b/m"}, "serve", "AIP_STORAGE_URI", id="vertex-storage"),
+        pytest.param({"AIP_STORAGE_URI": "gs://bkt/m"}, "serve", "AIP_STORAGE_URI", id="vertex-storage"),
         pytest.param({"AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/m/1"}, "serve", "AZUREML", id="azure"),
         pytest.param({"CLOUD_ML_JOB_ID": "123"}, "train", "CLOUD_ML_JOB_ID", id="vertex-job"),
-        pytest.param({"AIP_MODEL_DIR": "gs://b/out/model/"}, "train", "AIP_MODEL_DIR", id="vertex-model-dir"),
+        pytest.param({"AIP_MODEL_DIR": "gs://bkt/out/model/"}, "train", "AIP_MODEL_DIR", id="vertex-model-dir"),
         pytest.param({"AIP_HTTP_PORT": " "}, "train", "default", id="blank-is-unset"),
     ],
 )
@@ -56,7 +56,7 @@ def test_tuning_arguments_become_hyperparameters_with_typed_reads(tmp_path: Path
 
 
 def test_arguments_after_an_explicit_task() -> None:
-    invocation = parse_arguments(["serve", "--lr=0.1"], {"AIP_MODEL_DIR": "gs://b/m"})
+    invocation = parse_arguments(["serve", "--lr=0.1"], {"AIP_MODEL_DIR": "gs://bkt/m"})
     assert (invocation.task, dict(invocation.hyperparameters)) == ("serve", {"lr": "0.1"})
     assert parse_arguments(["--lr=0.1"], {"AIP_HTTP_PORT": "8080"}).task == "serve"
 
@@ -108,7 +108,7 @@ def test_bad_arguments_are_user_errors_naming_the_argument(argv: list[str], mess
 def test_a_channel_set_by_variable_and_argument_is_refused() -> None:
     invocation = parse_arguments(["--input-channel", "train=/data"], {})
     with pytest.raises(UserError, match="MLDOCK_INPUT_CHANNEL_TRAIN is set"):
-        invocation.environ({"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://b/t"})
+        invocation.environ({"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://bkt/t"})
 
 
 def test_a_bad_hyperparameters_variable_is_named() -> None:

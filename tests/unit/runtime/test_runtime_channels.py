@@ -40,7 +40,7 @@ def test_each_kind_lands_in_its_folder(variable: str, kind: ChannelKind, folder:
 
 def test_name_is_the_suffix_lower_cased_and_may_hold_digits_dots_dashes() -> None:
     channels = parse_channels(
-        {"MLDOCK_INPUT_CHANNEL_Train_V2.1-a": "gs://b/p", "MLDOCK_INPUT_CHANNEL_7": "az://c/p"}, BASE
+        {"MLDOCK_INPUT_CHANNEL_Train_V2.1-a": "gs://bkt/p", "MLDOCK_INPUT_CHANNEL_7": "az://cnt/p"}, BASE
     )
     assert [c.name for c in channels] == ["7", "train_v2.1-a"]
 
@@ -63,7 +63,7 @@ def test_unrelated_variables_are_ignored_and_result_is_sorted_by_kind_then_name(
 
 def test_input_and_output_model_channels_may_share_a_name_and_folder() -> None:
     channels = parse_channels(
-        {"MLDOCK_INPUT_MODEL_CHANNEL_BASE": "s3://m/in", "MLDOCK_OUTPUT_MODEL_CHANNEL_BASE": "s3://m/out"}, BASE
+        {"MLDOCK_INPUT_MODEL_CHANNEL_BASE": "s3://mdl/in", "MLDOCK_OUTPUT_MODEL_CHANNEL_BASE": "s3://mdl/out"}, BASE
     )
     assert {c.kind for c in channels} == {ChannelKind.INPUT_MODEL, ChannelKind.OUTPUT_MODEL}
     assert {c.path for c in channels} == {BASE / "model" / "base"}
@@ -72,21 +72,21 @@ def test_input_and_output_model_channels_may_share_a_name_and_folder() -> None:
 @pytest.mark.parametrize(
     ("environ", "fragment"),
     [
-        pytest.param({"MLDOCK_INPUT_CHANNEL_": "s3://b/p"}, "channel name is missing", id="empty-suffix"),
-        pytest.param({"MLDOCK_OUTPUT_CHANNEL": "s3://b/p"}, "channel name is missing", id="bare-prefix"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_..": "s3://b/p"}, "cannot be a folder name", id="dotdot"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_.": "s3://b/p"}, "cannot be a folder name", id="dot"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_A/B": "s3://b/p"}, "cannot be a folder name", id="slash"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL__X": "s3://b/p"}, "cannot be a folder name", id="leading-underscore"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_\u212a": "s3://b/p"}, "cannot be a folder name", id="kelvin-sign"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_" + "A" * 101: "s3://b/p"}, "at most 100", id="too-long"),
-        pytest.param({"MLDOCK_OUTPUT_CHANNEL_FAILURE": "s3://b/p"}, "failure file", id="failure-name"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_": "s3://bkt/p"}, "channel name is missing", id="empty-suffix"),
+        pytest.param({"MLDOCK_OUTPUT_CHANNEL": "s3://bkt/p"}, "channel name is missing", id="bare-prefix"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_..": "s3://bkt/p"}, "cannot be a folder name", id="dotdot"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_.": "s3://bkt/p"}, "cannot be a folder name", id="dot"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_A/B": "s3://bkt/p"}, "cannot be a folder name", id="slash"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL__X": "s3://bkt/p"}, "cannot be a folder name", id="leading-underscore"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_\u212a": "s3://bkt/p"}, "cannot be a folder name", id="kelvin-sign"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_" + "A" * 101: "s3://bkt/p"}, "at most 100", id="too-long"),
+        pytest.param({"MLDOCK_OUTPUT_CHANNEL_FAILURE": "s3://bkt/p"}, "failure file", id="failure-name"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_T": "ftp://b/p"}, "unsupported URI scheme", id="scheme"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_T": "bucket/prefix"}, "has no URI scheme", id="schemeless"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_T": "s3:///prefix"}, "has no bucket", id="no-bucket"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_T": "file://relative"}, "no host", id="file-host"),
         pytest.param({"MLDOCK_INPUT_CHANNEL_T": ""}, "empty", id="empty-value"),
-        pytest.param({"MLDOCK_INPUT_CHANNEL_T": " s3://b/p"}, "whitespace", id="whitespace"),
+        pytest.param({"MLDOCK_INPUT_CHANNEL_T": " s3://bkt/p"}, "whitespace", id="whitespace"),
     ],
 )
 def test_bad_variables_are_channel_errors_naming_the_variable(environ: dict[str, str], fragment: str) -> None:
@@ -98,12 +98,14 @@ def test_bad_variables_are_channel_errors_naming_the_variable(environ: dict[str,
 @pytest.mark.parametrize(
     "environ",
     [
-        pytest.param({"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://a/1", "MLDOCK_INPUT_CHANNEL_Train": "s3://a/2"}, id="case"),
         pytest.param(
-            {"MLDOCK_INPUT_MODEL_CHANNEL_M": "s3://a/1", "MLDOCK_MODEL_INPUT_CHANNEL_M": "s3://a/2"}, id="alias-in"
+            {"MLDOCK_INPUT_CHANNEL_TRAIN": "s3://aaa/1", "MLDOCK_INPUT_CHANNEL_Train": "s3://aaa/2"}, id="case"
         ),
         pytest.param(
-            {"MLDOCK_OUTPUT_MODEL_CHANNEL_M": "s3://a/1", "MLDOCK_MODEL_OUTPUT_CHANNEL_m": "s3://a/2"},
+            {"MLDOCK_INPUT_MODEL_CHANNEL_M": "s3://aaa/1", "MLDOCK_MODEL_INPUT_CHANNEL_M": "s3://aaa/2"}, id="alias-in"
+        ),
+        pytest.param(
+            {"MLDOCK_OUTPUT_MODEL_CHANNEL_M": "s3://aaa/1", "MLDOCK_MODEL_OUTPUT_CHANNEL_m": "s3://aaa/2"},
             id="alias-out",
         ),
     ],
@@ -142,9 +144,7 @@ _uris = st.builds(
     # a bucket name every cloud accepts: letters and digits, one inner '-', nothing Google reserves
     st.from_regex(r"[a-z0-9]{3,8}(-[a-z0-9]{1,8})?", fullmatch=True).filter(lambda b: not b.startswith("goog")),
     # a prefix without '.' or '..' segments (the URI parser refuses those)
-    st.from_regex(r"[A-Za-z0-9_/.-]{0,30}", fullmatch=True).filter(
-        lambda p: not {".", ".."} & set(p.split("/"))
-    ),
+    st.from_regex(r"[A-Za-z0-9_/.-]{0,30}", fullmatch=True).filter(lambda p: not {".", ".."} & set(p.split("/"))),
 )
 
 
