@@ -199,7 +199,7 @@ def _train(
     started = time.monotonic()
     with (
         TransferProgress(console, enabled=bars_wanted(console, quiet=quiet or as_json)) as bars,
-        stage_storage(stage_config, channels, host=emulator_host) as (storage, emulators),
+        stage_storage(stage_config, channels, host=emulator_host, extra_environment=extra_env) as (storage, emulators),
     ):
         if stage_config.production:
             console.print(f"stage {stage!r} is production: using the real storage it names, no emulators")

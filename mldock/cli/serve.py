@@ -117,7 +117,9 @@ def serve_command(
         stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _raise_interrupt))
         check_port_free(host, port)  # a taken port fails before anything starts
         build_for_runner(config, runner, console, enabled=True)
-        storage, emulators = stack.enter_context(stage_storage(stage_config, channels, host=emulator_host))
+        storage, emulators = stack.enter_context(
+            stage_storage(stage_config, channels, host=emulator_host, extra_environment=extra_env)
+        )
         with TransferProgress(console, enabled=bars_wanted(console, quiet=quiet)) as bars:
             upload_seeds(storage, planned, bars)
         task_runner = make_runner(runner, console, quiet=quiet)

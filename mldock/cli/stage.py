@@ -12,7 +12,7 @@ A production stage starts no emulator: its storage is the real one, with the amb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,17 +28,23 @@ __all__ = ["download_outputs", "stage_storage", "upload_seeds"]
 
 @contextmanager
 def stage_storage(
-    stage: StageConfig, channels: tuple[Channel, ...], *, host: str = "127.0.0.1"
+    stage: StageConfig,
+    channels: tuple[Channel, ...],
+    *,
+    host: str = "127.0.0.1",
+    extra_environment: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[StageStorage, list[Emulator]]]:
-    """The stage's storage: outside production, the emulators `channels` need, running, with every bucket made."""
+    """The stage's storage: outside production, the emulators `channels` need, running, with every bucket made.
+    The task's MLDOCK_STORAGE_TIMEOUT (the stage's environment, then `extra_environment`) bounds its transfers."""
+    environment = {**stage.container_environment(), **(extra_environment or {})}
     if stage.production:
-        yield StageStorage(), []
+        yield StageStorage(environment=environment), []
         return
     with ExitStack() as stack:
         started: list[Emulator] = []
         for name in needed_emulators(channels):
             started.append(stack.enter_context(emulator_for(name, host=host)))
-        storage = StageStorage({emulator.scheme: emulator.env() for emulator in started})
+        storage = StageStorage({emulator.scheme: emulator.env() for emulator in started}, environment=environment)
         storage.create_buckets(channels)
         yield storage, started
 

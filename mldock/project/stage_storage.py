@@ -11,16 +11,21 @@ emulator's variables, or nothing for the ambient credentials) are passed explici
     storage.seed(parse_uri("s3://data/train"), Path("data/train"))       # or {"data.csv": b"x,y\\n"}
     storage.read(parse_uri("s3://models/run-1"))                         # {"model.pkl": b"..."}
     storage.fetch(parse_uri("s3://models/run-1"), Path(".mldock/runs/dev-1/model/model"))
+
+`MLDOCK_STORAGE_TIMEOUT` bounds these transfers as it bounds the task's (mldock.storage.retry): the value the
+stage's task gets (`StageStorage(settings, environment=task_variables)`, from the stage's `environment` and
+`-e`) is added to each scheme's settings; without one, the ambient environment's (real storage) or the default.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mldock.contract import DEFAULT_BASE_DIR
+from mldock.contract import DEFAULT_BASE_DIR, STORAGE_TIMEOUT
 from mldock.errors import ConfigError, RemoteNotFoundError
 from mldock.project.config import ProjectConfig, StageConfig
 from mldock.runtime.channels import Channel, ChannelKind, channel_variable, parse_channels
@@ -111,21 +116,38 @@ class StageStorage:
 
     `settings` maps a URI scheme to the SDK variables its remote is built from (an emulator's `env()`), or is
     a function of the scheme; a scheme it does not name uses the ambient environment (real storage).
+    `environment` is what the stage's task gets: its MLDOCK_STORAGE_TIMEOUT, when set, bounds these transfers
+    too (a bad value is a UserError naming the variable when a remote is made).
     """
 
-    def __init__(self, settings: Mapping[str, Mapping[str, str]] | SettingsFor | None = None) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, Mapping[str, str]] | SettingsFor | None = None,
+        *,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         if settings is None or isinstance(settings, Mapping):
             fixed = dict(settings or {})
             self._settings_for: SettingsFor = fixed.get
         else:
             self._settings_for = settings
+        self._timeout = (environment or {}).get(STORAGE_TIMEOUT)
         self._remotes: dict[str, Remote] = {}
 
     def remote(self, uri: RemoteURI) -> Remote:
-        """The remote for `uri`'s scheme, made once with that scheme's settings."""
+        """The remote for `uri`'s scheme, made once with that scheme's settings (and the task's
+        MLDOCK_STORAGE_TIMEOUT)."""
         if uri.scheme not in self._remotes:
-            self._remotes[uri.scheme] = remote_for(uri, self._settings_for(uri.scheme))
+            self._remotes[uri.scheme] = remote_for(uri, self.settings(uri.scheme))
         return self._remotes[uri.scheme]
+
+    def settings(self, scheme: str) -> Mapping[str, str] | None:
+        """The variables the remote of `scheme` is made from (None: the ambient environment)."""
+        settings = self._settings_for(scheme)
+        if self._timeout is None:
+            return settings
+        ambient = os.environ if settings is None else settings  # what remote_for(uri, None) would read
+        return {**ambient, STORAGE_TIMEOUT: self._timeout}
 
     # -- buckets ----------------------------------------------------------------------------------------
 
