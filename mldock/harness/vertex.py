@@ -150,9 +150,11 @@ class VertexHarness(Launcher):
             str(hypertune): {"bind": str(Path(HYPERTUNE_FILE).parent), "mode": "rw"},
             str(fuse): {"bind": "/gcs", "mode": "rw"},
         }
-        started_as = describe(args, environment, volumes, network="host")
-        container = self.start("Vertex AI training", command=args, environment=environment, volumes=volumes,
-                               network="host")  # fmt: skip
+        command = args or None  # no args: the image's CMD runs, as on Vertex AI
+        started_as = describe(command, environment, volumes, network="host")
+        container = self.start(
+            "Vertex AI training", command=command, environment=environment, volumes=volumes, network="host"
+        )
         code = self.wait(container, self.timeout)
         logs = logs_of(container)
         self.tracker.remove(container)
@@ -256,8 +258,9 @@ class VertexHarness(Launcher):
         }
         files = tuple(info.key for info in self.remote.list(parse_uri(model_uri)))
         started_as = describe(None, environment, {}, network="host")
-        container = self.start("Vertex AI prediction", command=None, environment=environment, volumes={},
-                               network="host")  # fmt: skip
+        container = self.start(
+            "Vertex AI prediction", command=None, environment=environment, volumes={}, network="host"
+        )
         arguments = probe_arguments(
             payload,
             content_type,
