@@ -258,8 +258,8 @@ def per_call_cost(project: Path, env: Mapping[str, str], runs: int) -> tuple[Cal
 
 def piece_times(
     project: Path, env: Mapping[str, str], runs: int, sdk_module: str, lifecycle: Callable[[], object]
-) -> dict[str, float]:
-    """Medians of the pieces of one training task, timed round-robin (one of each per round, after a warm-up
+) -> dict[str, tuple[float, float]]:
+    """Medians (wall, CPU) of the pieces of one training task, timed round-robin (one of each per round, after a warm-up
     round) so that changes in the machine's load hit every piece alike."""
     python = sys.executable
     base = Path(tempfile.mkdtemp(prefix="testloop-base-"))
@@ -278,13 +278,16 @@ def piece_times(
         "sdk import": run("-c", f"import {sdk_module}"),
     }
     times: dict[str, list[float]] = {name: [] for name in pieces}
+    cpus: dict[str, list[float]] = {name: [] for name in pieces}
     for round_number in range(runs + 1):
         for name, piece in pieces.items():
+            cpu_started = cpu_seconds()
             elapsed = measure(piece, 1, warmup=0)[0]
             if round_number:
                 times[name].append(elapsed)
+                cpus[name].append(cpu_seconds() - cpu_started)
     shutil.rmtree(base, ignore_errors=True)
-    return {name: median(values) for name, values in times.items()}
+    return {name: (median(times[name]), median(cpus[name])) for name in pieces}
 
 
 def suite_time(project: Path, env: Mapping[str, str], runner: str, runs: int) -> tuple[float, int]:
@@ -429,22 +432,35 @@ def main(argv: list[str] | None = None) -> int:
         # where the per-call cost goes
         say("timing the pieces of one call ...")
         pieces = piece_times(bare_calls, env, args.runs, "google.cloud.storage", process_lifecycle)
-        interpreter = pieces["interpreter"]
+
+        def piece(name: str, *minus: str) -> tuple[float, float]:
+            wall, cpu = pieces[name]
+            return wall - sum(pieces[m][0] for m in minus), cpu - sum(pieces[m][1] for m in minus)
+
         breakdown = [
-            ("interpreter start (python -c pass), x2: entrypoint and step", 2 * interpreter),
-            ("entrypoint imports (import mldock.runtime.entrypoint)", pieces["entrypoint imports"] - interpreter),
-            ("step process imports and run (python -m mldock.runtime.step)", pieces["step process"] - interpreter),
+            (
+                "interpreter start (python -c pass), x2: entrypoint and step",
+                tuple(2 * v for v in pieces["interpreter"]),
+            ),
+            ("entrypoint imports (import mldock.runtime.entrypoint)", piece("entrypoint imports", "interpreter")),
+            ("step process imports and run (python -m mldock.runtime.step)", piece("step process", "interpreter")),
             (
                 "entrypoint lifecycle (setup, startup, wait, cleanup)",
-                pieces["entrypoint train"] - pieces["entrypoint imports"] - pieces["step process"],
+                piece("entrypoint train", "entrypoint imports", "step process"),
             ),
-            ("process runner (environment, base dir, spawn)", pieces["process lifecycle"] - pieces["entrypoint train"]),
+            ("process runner (environment, base dir, spawn)", piece("process lifecycle", "entrypoint train")),
             ("= process lifecycle", pieces["process lifecycle"]),
-            ("plugin (spec, storage env, report) around the runner*", cost.call - pieces["process lifecycle"]),
-            ("plugin fixtures' setup + teardown, no channels", cost.setup + cost.teardown),
-            ("storage set-up + tear-down, 3 gs channels", channel_cost.setup + channel_cost.teardown),
-            ("the call with 3 gs channels, less the call without", channel_cost.call - cost.call),
-            ("... of which google.cloud.storage's import in the task", pieces["sdk import"] - interpreter),
+            (
+                "plugin (spec, storage env, report) around the runner*",
+                (cost.call - pieces["process lifecycle"][0], cost.cpu - pieces["process lifecycle"][1]),
+            ),
+            ("plugin fixtures' setup + teardown, no channels", (cost.setup + cost.teardown, float("nan"))),
+            ("storage set-up + tear-down, 3 gs channels", (channel_cost.setup + channel_cost.teardown, float("nan"))),
+            (
+                "the call with 3 gs channels, less the call without",
+                (channel_cost.call - cost.call, channel_cost.cpu - cost.cpu),
+            ),
+            ("... of which google.cloud.storage's import in the task", piece("sdk import", "interpreter")),
         ]
 
         # the unchanged-project check
@@ -515,9 +531,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{figure.note}"
         )
     print("\nwhere one call's time goes (process runner), seconds\n")
-    for name, seconds in breakdown:
-        print(f"  {name:66} {seconds:7.3f}")
-    print("  * the call is timed inside the test run, the lifecycle here: the difference carries the load's drift")
+    print(f"  {'piece':66} {'wall':>7} {'cpu':>7}")
+    for name, (wall, cpu) in breakdown:
+        print(f"  {name:66} {wall:7.3f} {cpu:7.3f}")
+    print("  * the call is timed inside the test run, the lifecycle here: the wall difference carries the load's drift")
     print(f"\nload average (1 min) at the start {load_start:.1f}, at the end {os.getloadavg()[0]:.1f}")
     for line in notes:
         print(f"note: {line}")
