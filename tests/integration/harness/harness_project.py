@@ -2,10 +2,11 @@
 
 `mode` (a string: SageMaker's SDK writes it JSON-quoted, `"\\"fail\\""`, and the runtime must unquote it;
 Vertex AI and Azure ML pass `--mode=ok` on the command line): "ok" copies the `train` channel's rows into
-model.json and a metrics output and logs the metric `rows`; "fail" raises; "sleep" writes the model first,
-then sleeps (the stop-deadline scenario). The predictor answers `{"predictions": [...]}` (the model's row
-count per instance, as Vertex AI wants) with the row count, the request's content type and SageMaker's custom
-attributes (it takes the `context` keyword).
+model.json and a metrics output and logs the metric `rows`; "fuse" does the same and also writes
+through-fuse.txt into AIP_MODEL_DIR through /gcs (Vertex AI's Cloud Storage FUSE); "fail" raises; "sleep"
+writes the model first, then sleeps (the stop-deadline scenario). The predictor answers `{"predictions": [...]}`
+(the model's row count per instance, as Vertex AI wants) with the row count, the request's content type and
+SageMaker's custom attributes (it takes the `context` keyword).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ BASE_IMAGE = "localhost/mldock-python:3.11-bookworm"
 
 TRAINER = """
 import json
+import os
 import time
+from pathlib import Path
 
 from mldock import ChannelKind
 
@@ -32,6 +35,10 @@ def train(env):
     (model / "model.json").write_text(json.dumps({"rows": rows, "mode": mode}))
     if mode == "fail":
         raise ValueError("deliberate failure: the data is bad " + "x" * 3000)
+    if mode == "fuse":  # Vertex AI: write beside the model through Cloud Storage FUSE's /gcs/<bucket>/...
+        fuse = Path("/gcs") / os.environ["AIP_MODEL_DIR"].removeprefix("gs://") / "through-fuse.txt"
+        fuse.parent.mkdir(parents=True, exist_ok=True)
+        fuse.write_text("written through /gcs")
     if mode == "sleep":
         print("sleeping", flush=True)
         time.sleep(600)

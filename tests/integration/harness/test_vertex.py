@@ -69,6 +69,17 @@ def test_a_failing_trial_fails_the_exit_item_with_the_reason(
     assert "deliberate failure" in report.failed[0].evidence
 
 
+def test_what_a_job_writes_through_gcs_reaches_the_bucket_as_cloud_storage_fuse_would_have_written_it(
+    engine: docker.DockerClient, harness_image: str, harness_project: ProjectConfig, workdir: Path, gcs: GCSEmulator
+) -> None:
+    job = TrainingJob({"train": harness_project.root / "data" / "train"}, {"mode": "fuse"}, "fuse")
+    with ResourceTracker(engine) as tracker:
+        run = harness(engine, harness_image, workdir, tracker, gcs).train(job)
+    assert run.exit_code == 0, run.logs
+    assert run.fuse_objects == ("fuse/1/model/through-fuse.txt",)  # the dataset, already there, is not copied back
+    assert run.model_objects == ("model.json", "through-fuse.txt")
+
+
 @pytest.mark.parametrize("equal", [False, True], ids=["vertex-routes", "equal-routes"])
 def test_prediction_copies_the_model_from_aip_storage_uri_and_answers_on_its_port_and_routes(
     engine: docker.DockerClient, harness_image: str, workdir: Path, gcs: GCSEmulator, equal: bool
