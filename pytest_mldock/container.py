@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mldock.contract import DEFAULT_BASE_DIR
+from mldock.contract import DEFAULT_BASE_DIR, HYPERPARAMETERS
 from mldock.runtime.channels import ChannelKind, parse_channels
 from mldock.runtime.metrics import METRICS_FILE, MetricRecord, read_metric_records
-from pytest_mldock.report import describe_failure, record
+from pytest_mldock.report import describe_failure, record, remember_secrets
 
 if TYPE_CHECKING:
     from mldock.project.config import ProjectConfig, StageConfig
@@ -206,6 +207,7 @@ class MldockContainer:
         if task != "train":
             raise ValueError(f"mldock_container: unknown task {task!r}; the tasks are 'train' and 'serve'")
         spec = self._spec("train", hyperparameters, env, timeout)
+        remember_secrets(self._item, _task_variables(spec))
         run = self._runner().run(spec)
         record(self._item, f"{self.runner_name} {task}", run.logs, spec.environment)
         result = ContainerResult(run, storage=self.storage, environment=spec.environment)
@@ -222,6 +224,7 @@ class MldockContainer:
     ) -> Iterator[ServingEndpoint]:
         """Start serving, wait until /ping answers, yield the endpoint (`invoke(body, content_type)`); stop after."""
         spec = self._spec("serve", hyperparameters, env, None)
+        remember_secrets(self._item, _task_variables(spec))
         with self._runner().serve(spec, ready_timeout=ready_timeout) as endpoint:
             try:
                 yield endpoint
@@ -256,3 +259,14 @@ class MldockContainer:
             pass_env=self.pass_env,
             resources=self.resources,
         )
+
+
+def _task_variables(spec: RunSpec) -> dict[str, str]:
+    """What a run's task gets, for masking: the stage's variables, the run's, and the hyperparameters as the
+    variable would carry them."""
+    hyperparameters = {**spec.stage.hyperparameters, **spec.hyperparameters}
+    return {
+        **spec.stage.container_environment(),
+        **spec.environment,
+        HYPERPARAMETERS: json.dumps(hyperparameters, default=str),
+    }
