@@ -181,7 +181,7 @@ def test_dockerignore_parser_keeps_only_trimmed_patterns(text: str) -> None:
     assert patterns == [line for line in stripped if line and not line.startswith("#")]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.sets(_paths, min_size=1, max_size=8), data=st.data())
 def test_listed_paths_are_excluded_and_nothing_else(tmp_path_factory: pytest.TempPathFactory, files: set[str],
                                                       data: st.DataObject) -> None:

@@ -148,7 +148,7 @@ _uris = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(
     environ=st.dictionaries(
         st.one_of(st.sampled_from(_PREFIXES).flatmap(lambda p: st.text(max_size=12).map(lambda s: p + s)), st.text()),
@@ -167,7 +167,7 @@ def test_parsing_arbitrary_variables_raises_only_channel_errors(environ: dict[st
         assert channel.path.name == channel.name
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(kind=st.sampled_from(list(ChannelKind)), name=_names, uri=_uris)
 def test_accepted_channels_round_trip_name_variable_and_uri(kind: ChannelKind, name: str, uri: str) -> None:
     variable = channel_variable(kind, name)

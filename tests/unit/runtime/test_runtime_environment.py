@@ -150,7 +150,7 @@ def test_subclasses_inherit_from_env_and_resolve_bare_values(tmp_path: Path) -> 
 _names = st.from_regex(r"[a-z0-9][a-z0-9_]{0,10}", fullmatch=True).filter(lambda n: n != "failure")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(
     channels=st.dictionaries(st.tuples(st.sampled_from(list(ChannelKind)), _names), _names, max_size=5),
     stage=st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True),

@@ -37,7 +37,7 @@ def test_invalid_stage_names_raise_stage_error_naming_the_variable(name: str) ->
         parse_stage(name)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(st.text(max_size=20))
 def test_stage_parsing_is_total_and_accepts_exactly_the_pattern(name: str) -> None:
     valid = re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", name) is not None
