@@ -78,8 +78,12 @@ class Container:
             self.upload_outputs()
 
     def remote_for(self, uri: RemoteURI) -> Remote:
-        """The remote for `uri` (by scheme, settings from os.environ); override to inject a remote in tests."""
-        return remote_for(uri)
+        """The remote for `uri` (by scheme, settings from os.environ), made once per scheme and reused by every
+        channel of that scheme (one SDK client, not one per channel); override to inject a remote in tests."""
+        remotes: dict[str, Remote] = self.__dict__.setdefault("_remotes", {})
+        if uri.scheme not in remotes:
+            remotes[uri.scheme] = remote_for(uri)
+        return remotes[uri.scheme]
 
     def run_steps(self, phase: Phase) -> None:
         """Run this class's steps of `phase` that are attached to the current stage, in definition order."""
