@@ -5,10 +5,12 @@ emulators.
     .venv/bin/python benchmarks/transfer.py --quick    # smaller shapes, for a smoke run
     .venv/bin/python benchmarks/transfer.py --clouds s3 --aws /tmp/awscli-venv/bin/aws
     .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --no-rss
-    .venv/bin/python benchmarks/transfer.py --small-count 2000 --large-count 3 --rss-mib 1024   # the shapes
+    .venv/bin/python benchmarks/transfer.py --small-count 2000 --large-count 3 --no-rss   # the shapes
+    .venv/bin/python benchmarks/transfer.py --shapes '' --count-sample 0 --rss-mib 1024  # the memory probe alone
 
 obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). fake-gcs-server
-has no XML API upload, which obstore's GCS store uses: its GCS uploads are skipped (downloads run).
+has no XML API upload or listing, which obstore's GCS store uses: its GCS uploads are skipped, and its downloads
+fetch the keys the benchmark wrote.
 
 For each cloud and shape, every contender uploads then downloads the tree against an emulator of its own,
 started fresh (the emulators slow down as they fill, so a shared one would favour whoever went first); the
@@ -304,7 +306,8 @@ def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, flo
         for _ in range(size // MiB):
             handle.write(block)
     uri = f"{cloud}://{bucket}/rss"
-    remote_for(uri).upload(src, parse_uri(uri))
+    patient = {**os.environ, "MLDOCK_STORAGE_TIMEOUT": "600"}  # the emulators slow down on large objects
+    remote_for(uri, patient).upload(src, parse_uri(uri))
     shutil.rmtree(src)
     dest = work / "rss-dest"
     # moto serves a range of a large object in time that grows with the object (about 0.5 s of CPU per 8 MiB
@@ -313,7 +316,7 @@ def rss_probe(cloud: str, emulator: Any, work: Path, size: int) -> dict[str, flo
         [sys.executable, __file__, "--rss-child", uri, str(dest)],
         capture_output=True,
         text=True,
-        env={**os.environ, "MLDOCK_STORAGE_TIMEOUT": "600"},
+        env=patient,
     )
     if child.returncode != 0:
         raise RuntimeError(f"the memory probe's child failed on {uri}: {child.stderr[-3000:]}")
@@ -466,7 +469,7 @@ def bench_cloud(
         with emulator_for(cloud) as emulator, environ(emulator.env()):
             try:
                 rss = rss_probe(cloud, emulator, work, args.rss_size)
-            except RuntimeError as exc:  # reported with the tables, the transfer figures are kept
+            except Exception as exc:  # reported, and the transfer figures are kept
                 print(f"  {cloud:3} memory probe failed: {exc}", file=sys.stderr)
     return results, rss
 
