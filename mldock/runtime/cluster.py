@@ -308,7 +308,7 @@ def _cluster_and_task(config: dict[str, Any], variable: str) -> tuple[dict[str, 
     task_type, index = task.get("type"), task.get("index", 0)
     if not isinstance(task_type, str):
         raise ClusterError(f"{variable}: task.type must be a role name of the cluster, got {task_type!r}")
-    if isinstance(index, str) and index.strip().isdigit():
+    if isinstance(index, str) and _is_small_whole(index.strip()):
         index = int(index)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ClusterError(f"{variable}: task.index must be a whole number >= 0, got {index!r}")
@@ -322,9 +322,14 @@ def _whole(environ: Mapping[str, str], name: str, *, required: bool = False, def
             raise ClusterError(f"{name}: not set (it comes with the other rank variables)")
         return default
     text = raw.strip()
-    if not text.isdigit() or not text.isascii():
+    if not _is_small_whole(text):
         raise ClusterError(f"{name}: {raw!r} is not a whole number >= 0")
     return int(text)
+
+
+def _is_small_whole(text: str) -> bool:
+    """ASCII digits only (str.isdigit also accepts '²'), short enough for int() (which refuses > 4,300 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _safe(name: str) -> str:

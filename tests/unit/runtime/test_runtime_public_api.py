@@ -18,6 +18,9 @@ EXPECTED = {
     "Channel",
     "ChannelKind",
     "Hyperparameters",
+    "InstancesPredictor",
+    "parse_instances",
+    "predictions_response",
     *mldock.errors.__all__,
 }
 
