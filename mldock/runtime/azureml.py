@@ -1,6 +1,7 @@
 """Azure ML's container contract, recognised with no `MLDOCK_*` variable (Environment.from_env builds it).
 
     layout = AzureMLLayout.detect(environ)                        # None when AZUREML_MODEL_DIR is not set
+    env.input_model_channels                                      # (the `model` channel onto the mount,)
     env.channel("model", ChannelKind.INPUT_MODEL).path            # the mounted model, read where it is
 
 Online deployments with a custom container (serving):
@@ -11,7 +12,9 @@ Online deployments with a custom container (serving):
   `/var/azureml-app/azureml-models/<name>/<version>`, or at the deployment's `model_mount_path`): an input
   model channel `<name>` no variable sets is `$AZUREML_MODEL_DIR/<name>` when that folder exists (a model
   registered from a folder called `<name>`), else `$AZUREML_MODEL_DIR` itself. It is a file:// channel onto
-  the mount: nothing is copied and nothing is written there. A value that is not an absolute path to an
+  the mount: nothing is copied and nothing is written there. The `model` channel joins `env.channels` (and
+  `env.input_model_channels`) unless an `MLDOCK_*` variable sets it, as Vertex AI's AIP_STORAGE_URI one does,
+  so a predictor that looks for an input model channel finds it. A value that is not an absolute path to an
   existing folder is a ChannelError naming the variable (exit 2). SageMaker's fallback layout is then not used.
 - Port 5001 (Azure ML's inference server's) unless `MLDOCK_SERVE_PORT` (or `SAGEMAKER_BIND_TO_PORT`,
   `AIP_HTTP_PORT`) says otherwise (mldock.contract.serve_port). Routes (mldock.runtime.prediction_app): liveness
@@ -29,7 +32,7 @@ hyperparameters (mldock.runtime.arguments holds the grammar).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +40,10 @@ from mldock import contract
 from mldock.errors import ChannelError
 from mldock.runtime.channels import Channel, ChannelKind, check_channel_name, parse_channel_uri
 
-__all__ = ["AzureMLLayout"]
+__all__ = ["MODEL_CHANNEL", "AzureMLLayout"]
+
+MODEL_CHANNEL = "model"
+"""The input model channel Azure ML's mounted model is listed as in `env.channels` (as Vertex AI's)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class AzureMLLayout:
         path = named if named.is_dir() else self.model_dir
         uri = parse_channel_uri(path.as_uri(), contract.AZUREML_MODEL_DIR)
         return Channel(kind, name, uri, path, contract.AZUREML_MODEL_DIR)
+
+    def unconfigured(self, configured: Collection[tuple[ChannelKind, str]]) -> tuple[Channel, ...]:
+        """The input model channel `model` (MODEL_CHANNEL) onto the mount, unless `configured` (the channels
+        variables set) has it."""
+        if (ChannelKind.INPUT_MODEL, MODEL_CHANNEL) in configured:
+            return ()
+        channel = self.channel(ChannelKind.INPUT_MODEL, MODEL_CHANNEL)
+        return () if channel is None else (channel,)
 
     def describe(self) -> str:
         """One line for the log."""

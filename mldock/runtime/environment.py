@@ -16,7 +16,8 @@ join `channels` as file:// channels onto their own folders (startup() copies not
 the SDK's JSON quotes, and a model or output channel no variable sets is SageMaker's folder for it
 (`channel()`); `env.sagemaker` holds the hosts, job name and checkpoint folder. `MLDOCK_*` channels add to it.
 Vertex AI's `AIP_*` variables (mldock.runtime.vertex) become remote channels the same way (`env.vertex`), and
-Azure ML's `AZUREML_MODEL_DIR` (mldock.runtime.azureml) the input model channel (`env.azureml`); either one
+Azure ML's `AZUREML_MODEL_DIR` (mldock.runtime.azureml) the input model channel `model` onto its read-only
+mount, listed in `channels` too (`env.azureml`; startup() copies nothing onto the mount); either one
 recognised turns SageMaker's fallback layout (no channel variable at all) off.
 
 `env.cluster` (mldock.runtime.cluster) says which node of a multi-node run this is, from each platform's own
@@ -131,6 +132,9 @@ class Environment:
         if vertex is not None:
             configured = {(channel.kind, channel.name) for channel in channels}
             channels = (*vertex.unconfigured(configured), *channels)
+        if azureml is not None:
+            configured = {(channel.kind, channel.name) for channel in channels}
+            channels = (*azureml.unconfigured(configured), *channels)
         settings = {
             contract.setting_key(name): value
             for name, value in sorted(source.items())
