@@ -27,6 +27,7 @@ from mldock.image.wheelhouse import (
     check_python_matches,
     mldock_source_hash,
     mldock_wheel,
+    platform_requirements,
     requirements_wheelhouse,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "image_tag",
     "plan_build",
     "run_build",
+    "with_platform_requirements",
 ]
 
 IMAGE_REPOSITORY_PREFIX = "localhost/mldock/"
@@ -101,6 +103,7 @@ def plan_build(project: ProjectConfig, *, digests: DigestCache | None = None) ->
     """
     requirements_file = project.requirements_file
     requirements = requirements_file.read_text(encoding="utf-8") if requirements_file else ""
+    requirements = with_platform_requirements(requirements, project.platforms)
     files = tuple(project_files(project.root))
     dockerfile = render_dockerfile(project.base_image, has_requirements=bool(requirements.strip()))
     source_hash = mldock_source_hash()
@@ -115,6 +118,16 @@ def plan_build(project: ProjectConfig, *, digests: DigestCache | None = None) ->
     )
     cache.save()
     return BuildPlan(project, files, dockerfile, requirements, source_hash, digest)
+
+
+def with_platform_requirements(requirements: str, platforms: Iterable[str]) -> str:
+    """`requirements` (a requirements file's text) plus the cloud SDKs `platforms` need and it does not name
+    (mldock.image.wheelhouse.platform_requirements): what the image installs, and what its content hash sees."""
+    extra = platform_requirements(platforms, requirements)
+    if not extra:
+        return requirements
+    separator = "\n" if requirements and not requirements.endswith("\n") else ""
+    return requirements + separator + "# added for the project's platforms (mldock.json)\n" + "\n".join(extra) + "\n"
 
 
 def digest_cache(project: ProjectConfig) -> DigestCache:

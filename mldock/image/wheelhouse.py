@@ -3,21 +3,29 @@ the checkout under test, and the project's requirements (plus `waitress` for ser
 
     runtime = mldock_wheel()                          # ~/.cache/mldock/wheelhouse/mldock-<src hash>/*.whl
     deps = requirements_wheelhouse("boto3==1.40\n")   # ~/.cache/mldock/wheelhouse/deps-<hash>/*.whl
+    platform_requirements(("vertex",), "boto3\n")     # ("google-cloud-storage>=2.16",): Vertex AI's storage SDK
 
 Both are cached by content and built only when missing. The host's Python must have the base image's
 minor version, so that `pip wheel` picks wheels the image can install (cp311 manylinux for the local image).
+
+The platforms a project lists in mldock.json (`platforms`, default all) add the cloud SDK each one needs to reach
+its storage, unless the project's requirements already name it: Vertex AI gives every channel as a gs:// URI
+(AIP_TRAINING_DATA_URI, AIP_MODEL_DIR, AIP_STORAGE_URI...), so `vertex` adds google-cloud-storage with the version
+spec of mldock's `gcs` extra (pyproject.toml, read from mldock's installed metadata). SageMaker and Azure ML mount
+the data and Kubernetes uses the stage's own URIs: they add nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import mldock
@@ -33,16 +41,23 @@ __all__ = [
     "image_python_version",
     "mldock_source_hash",
     "mldock_wheel",
+    "platform_requirements",
     "repo_root",
     "requirements_wheelhouse",
 ]
 
 RUNTIME_REQUIREMENTS: tuple[str, ...] = ("waitress>=3.0",)
-"""What the runtime needs besides the project's requirements (the cloud SDKs come from requirements.txt)."""
+"""What the runtime needs besides the project's requirements (the cloud SDKs come from requirements.txt and
+the project's platforms: platform_requirements)."""
+
+PLATFORM_EXTRAS: dict[str, str] = {"vertex": "gcs"}
+"""The mldock extra whose packages each platform needs in the image to reach its storage."""
 
 _PACKAGES = ("mldock", "emulators", "pytest_mldock")
 _TOP_FILES = ("pyproject.toml", "setup.cfg", "setup.py", "README.md", "LICENSE", "MANIFEST.in")
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 Progress = Callable[[str], None]
 
@@ -143,6 +158,48 @@ def requirements_wheelhouse(requirements: str, *, cwd: Path | None = None, progr
         _pip(args, progress, what="wheelhouse for the requirements", cwd=cwd)
         _publish(out, target)
     return target
+
+
+def platform_requirements(platforms: Iterable[str], requirements: str) -> tuple[str, ...]:
+    """The requirement lines the image needs for `platforms` besides `requirements` (a requirements file's text):
+    each listed platform's extra (PLATFORM_EXTRAS), less the packages `requirements` already names."""
+    named = {_normalize(name) for name in _requirement_names(requirements)}
+    wanted: list[str] = []
+    for platform in platforms:
+        extra = PLATFORM_EXTRAS.get(platform)
+        for spec in _extra_requirements(extra) if extra else ():
+            name = _normalize(_requirement_names(spec)[0])
+            if name not in named:
+                named.add(name)
+                wanted.append(spec)
+    return tuple(wanted)
+
+
+def _extra_requirements(extra: str) -> list[str]:
+    """The requirements of mldock's `extra` (`google-cloud-storage>=2.16` for gcs), from its installed metadata."""
+    found = []
+    for line in importlib.metadata.requires("mldock") or []:
+        spec, _, marker = line.partition(";")
+        if re.search(rf"""extra\s*==\s*["']{re.escape(extra)}["']""", marker):
+            found.append(spec.strip())
+    if not found:
+        raise BuildError(f"mldock's metadata has no {extra!r} extra: reinstall mldock (pip install -e <checkout>)")
+    return found
+
+
+def _requirement_names(text: str) -> list[str]:
+    """The project names a requirements text names (options such as -r, -e, --index-url and comments skipped)."""
+    names = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        match = _NAME.match(line)
+        if match and not line.startswith(("-", "#")):
+            names.append(match.group(0))
+    return names
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def image_python_version(base_image: str) -> tuple[int, int] | None:

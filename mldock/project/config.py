@@ -45,6 +45,7 @@ from mldock.storage.uri import parse_uri
 __all__ = [
     "CONFIG_FILE",
     "DEFAULT_BASE_IMAGE",
+    "PLATFORMS",
     "ProjectConfig",
     "StageConfig",
     "load_project",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 CONFIG_FILE = "mldock.json"
+PLATFORMS: tuple[str, ...] = ("sagemaker", "vertex", "azureml", "kubernetes")
+"""The values of mldock.json's `platforms` (its default: every one)."""
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim"
 
 
@@ -124,6 +127,9 @@ class ProjectConfig:
     """Host variables every task gets besides the cloud SDKs' own (mldock.runners.host_environment)."""
     resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """GPUs, shared memory, CPUs, memory, platform for the docker runner's containers (mldock.runners.resources)."""
+    platforms: tuple[str, ...] = PLATFORMS
+    """The platforms the image is meant for (default: all); the build adds the cloud SDK each one needs to
+    reach its storage (mldock.image.wheelhouse.platform_requirements)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The `mldock.json` content this config stands for (parsing it again gives an equal config)."""
@@ -140,6 +146,8 @@ class ProjectConfig:
             data["pass_env"] = list(self.pass_env)
         if self.resources:
             data["resources"] = dict(self.resources)
+        if self.platforms != PLATFORMS:
+            data["platforms"] = list(self.platforms)
         data["stages"] = {name: stage.to_dict() for name, stage in self.stages.items()}
         return data
 
@@ -216,6 +224,7 @@ def parse_config(text: str, *, root: Path, source: str = CONFIG_FILE) -> Project
         stages=MappingProxyType(stages),
         pass_env=tuple(data.get("pass_env", ())),
         resources=MappingProxyType(dict(data.get("resources", {}))),
+        platforms=tuple(data.get("platforms", PLATFORMS)),
     )
 
 
