@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 from mldock.errors import StorageError
 from mldock.storage.base import ContentMismatch
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, Listed, Progress, md5_of_fd, md5_of_file
-from mldock.storage.classify import is_not_found, status_code_of
+from mldock.storage.classify import is_not_found, required, status_code_of
 from mldock.storage.http import ca_bundle, pin_environment
 from mldock.storage.retry import DEFAULT_ATTEMPTS, SDK_ATTEMPTS, Timeouts, timeouts_from
 
@@ -201,7 +201,8 @@ class AzureRemote(BlobRemote):
     def _iter_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, int, str | None]]:
         container = self.client.get_container_client(bucket)
         for blob in container.list_blobs(name_starts_with=prefix or None):
-            yield blob.name, int(blob.size or 0), _md5_hex(blob.content_settings)
+            size = required(blob.size, f"the Content-Length of {blob.name} in a blob listing")
+            yield blob.name, int(size), _md5_hex(blob.content_settings)
 
     def _stat_object(self, bucket: str, key: str) -> tuple[int, str | None] | None:
         try:
@@ -210,7 +211,8 @@ class AzureRemote(BlobRemote):
             if is_not_found(exc):
                 return None
             raise
-        return int(props.size), _md5_hex(props.content_settings)
+        size = required(props.size, f"the Content-Length of az://{bucket}/{key} in its properties")
+        return int(size), _md5_hex(props.content_settings)
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
         hook = _delta_hook(progress)

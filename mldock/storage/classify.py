@@ -13,9 +13,11 @@ changed in transit) are transient, any other 4xx is not (retrying will not chang
 failures, timeouts, streams cut short and checksum mismatches are transient; so is a
 ValueError (JSONDecodeError, azure-core's DeserializationError, "Invalid timestamp", a malformed Content-Range)
 raised while an SDK reads a response (its traceback passes through RESPONSE_READERS): that is a response cut
-short or garbled on the way, not a final answer. The chain of causes is followed, so a wrapped reset is still a
-reset. 404 and the services' "no such bucket/key" codes are
-"not found"; 401/403 and credential failures are "auth".
+short or garbled on the way, not a final answer. So is IncompleteResponse: a successful answer lacking a field
+every such answer carries (an ETag, a length: headers cut short in transit), which the remotes check with
+`required` before they or the SDK's transfer code read the field. The chain of causes is followed, so a
+wrapped reset is still a reset. 404 and the services' "no such bucket/key" codes are "not found";
+401/403 and credential failures are "auth".
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import errno
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mldock.storage.base import ContentMismatch
+
+T = TypeVar("T")
 
 __all__ = [
     "AUTH_CLASSES",
@@ -34,14 +39,32 @@ __all__ = [
     "RESPONSE_READERS",
     "TRANSIENT_CLASSES",
     "Classified",
+    "IncompleteResponse",
     "classify",
     "error_code_of",
     "is_garbled_response",
     "is_not_found",
     "is_transient",
+    "required",
     "sdk_classes",
     "status_code_of",
 ]
+
+
+class IncompleteResponse(Exception):
+    """A successful response lacking a field every such response carries (its headers or body cut short in
+    transit): transient, and mapped as a response cut short or garbled, never read as a final answer."""
+
+
+def required(value: T | None, what: str) -> T:
+    """`value`, or IncompleteResponse naming `what` (the operation and field) when the response lacked it.
+
+    size = int(required(blob.size, "the listing's size of a blob"))
+    """
+    if value is None:
+        raise IncompleteResponse(f"the response lacks {what}")
+    return value
+
 
 # (module, class name): found through sys.modules when that module has been imported.
 TRANSIENT_CLASSES: tuple[tuple[str, str], ...] = (
@@ -188,7 +211,10 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def is_garbled_response(exc: BaseException) -> bool:
-    """True for a ValueError raised while an SDK was reading a response (see RESPONSE_READERS)."""
+    """True for a ValueError raised while an SDK was reading a response (see RESPONSE_READERS) and for an
+    IncompleteResponse."""
+    if isinstance(exc, IncompleteResponse):
+        return True
     if not isinstance(exc, ValueError):
         return False
     tb = exc.__traceback__

@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, Listed, Progress, run_parallel
-from mldock.storage.classify import is_transient
+from mldock.storage.classify import is_transient, required
 from mldock.storage.http import pin_environment
 from mldock.storage.retry import CONNECT_TIMEOUT, DEFAULT_ATTEMPTS, READ_TIMEOUT, SDK_ATTEMPTS
 
@@ -196,11 +196,14 @@ class GCSRemote(BlobRemote):
             bucket, prefix=prefix or None, fields=fields, retry=request_retry(), timeout=self.timeout
         )
         for blob in listing:
-            yield blob.name, int(blob.size or 0), None  # the SDK checks CRC32C/MD5 on download itself
+            size = required(blob.size, f"the size of {blob.name} in a Cloud Storage listing")
+            yield blob.name, int(size), None  # the SDK checks CRC32C/MD5 on download itself
 
     def _stat_object(self, bucket: str, key: str) -> tuple[int, str | None] | None:
         blob = self._bucket(bucket).get_blob(key, retry=request_retry(), timeout=self.timeout)
-        return None if blob is None else (int(blob.size or 0), None)
+        if blob is None:
+            return None
+        return int(required(blob.size, f"the size of gs://{bucket}/{key} in its metadata")), None
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
         blob = self._bucket(bucket).blob(item.key)

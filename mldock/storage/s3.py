@@ -28,6 +28,10 @@ client asks for flexible checksums only where an operation requires one (`reques
 to every PUT and `x-amz-checksum-mode` to every GET): explicitly, multipart uploads send a CRC32 per part, and
 a GET asks for the stored checksum only when the listed ETag is not an MD5 (a multipart or KMS-encrypted object).
 Large downloads (ranged GETs) are checked against a single-part object's MD5 ETag before the rename.
+A successful response lacking what every such response carries (REQUIRED_FIELDS: a PUT's or part's ETag, a
+GET's ETag and Content-Length, a listing's IsTruncated) had its headers or body cut short in transit: it is
+refused as an IncompleteResponse (retried) as soon as botocore has parsed it, before mldock or s3transfer reads
+it, so it is never taken for an object without an MD5, a last page or an empty listing.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mldock.errors import StorageError
 from mldock.storage.blob import DEFAULT_CONCURRENCY, BlobRemote, ContentMismatch, Listed, Progress, md5_of_fd
-from mldock.storage.classify import error_code_of, is_not_found, status_code_of
+from mldock.storage.classify import IncompleteResponse, error_code_of, is_not_found, required, status_code_of
 from mldock.storage.http import ca_bundle, proxies_for
 from mldock.storage.retry import DEFAULT_ATTEMPTS, SDK_ATTEMPTS, Timeouts, timeouts_from
 
@@ -57,6 +61,18 @@ MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 _STREAM_CHUNK = 1 * MiB
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "PutObject": ("ETag",),
+    "CreateMultipartUpload": ("UploadId",),
+    "UploadPart": ("ETag",),
+    "CompleteMultipartUpload": ("ETag",),
+    "GetObject": ("ETag", "ContentLength"),
+    "HeadObject": ("ETag", "ContentLength"),
+    "ListObjectsV2": ("IsTruncated",),
+    "ListMultipartUploads": ("IsTruncated",),
+}
+"""What every successful response of these operations carries (S3 and its emulators): without it, the response
+was cut short in transit (a missing ETag read as "no MD5", a missing IsTruncated as "last page")."""
 
 
 def make_client(
@@ -99,6 +115,7 @@ def make_client(
         client_options["verify"] = bundle
     client = boto3.session.Session(**session_options).client("s3", **client_options)
     client.meta.events.register("before-send.s3", _without_expect_continue)
+    client.meta.events.register("after-call.s3", _check_required_fields)
     return client
 
 
@@ -107,6 +124,19 @@ def _without_expect_continue(request: Any, **kwargs: Any) -> None:
     blank line and never stops at end of stream, so a connection closed there would spin a thread forever."""
     if "Expect" in request.headers:
         del request.headers["Expect"]
+
+
+def _check_required_fields(http_response: Any, parsed: Mapping[str, Any], model: Any, **kwargs: Any) -> None:
+    """Refuse a successful response lacking one of its operation's REQUIRED_FIELDS (IncompleteResponse, retried);
+    error responses are left to botocore."""
+    if not 200 <= http_response.status_code < 300:
+        return
+    missing = [name for name in REQUIRED_FIELDS.get(model.name, ()) if name not in parsed]
+    if missing:
+        raise IncompleteResponse(
+            f"S3 {model.name} answered HTTP {http_response.status_code} without {', '.join(missing)} "
+            "(cut short in transit)"
+        )
 
 
 class S3Remote(BlobRemote):
@@ -168,7 +198,9 @@ class S3Remote(BlobRemote):
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                yield obj["Key"], int(obj["Size"]), _md5_of_etag(obj.get("ETag", ""))
+                key = required(obj.get("Key"), "an object's Key in an S3 listing")
+                size = required(obj.get("Size"), f"the Size of {key} in an S3 listing")
+                yield key, int(size), _md5_of_etag(obj.get("ETag", ""))
 
     def _stat_object(self, bucket: str, key: str) -> tuple[int, str | None] | None:
         try:
@@ -177,7 +209,8 @@ class S3Remote(BlobRemote):
             if is_not_found(exc):
                 return None
             raise
-        return int(head["ContentLength"]), _md5_of_etag(head.get("ETag", ""))
+        size = required(head.get("ContentLength"), f"the Content-Length of s3://{bucket}/{key}")
+        return int(size), _md5_of_etag(required(head.get("ETag"), f"the ETag of s3://{bucket}/{key}"))
 
     def _download_object(self, bucket: str, item: Listed, handle: IO[bytes], progress: Progress) -> None:
         if item.size < self.part_size:  # one GET, streamed; s3transfer's thread hand-offs cost more than it
@@ -200,7 +233,8 @@ class S3Remote(BlobRemote):
         options = {} if item.md5 is not None else {"ChecksumMode": "ENABLED"}
         response = self.client.get_object(Bucket=bucket, Key=item.key, **options)
         body = response["Body"]
-        expected = None if _encrypted_with_key(response) else _md5_of_etag(response.get("ETag", ""))
+        etag = required(response.get("ETag"), f"the ETag of s3://{bucket}/{item.key}")
+        expected = None if _encrypted_with_key(response) else _md5_of_etag(etag)
         digest = hashlib.md5(usedforsecurity=False) if expected else None
         try:
             for chunk in body.iter_chunks(_STREAM_CHUNK):
@@ -251,7 +285,11 @@ class S3Remote(BlobRemote):
         prefix = first[:shared]  # the keys' common prefix (characters, not folders): one listing covers them
         stale: list[tuple[str, str]] = []
         for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
-            stale.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []) if u.get("Key") in keys)
+            stale.extend(
+                (u["Key"], required(u.get("UploadId"), f"the UploadId of {u['Key']} in a multipart listing"))
+                for u in page.get("Uploads", [])
+                if u.get("Key") in keys
+            )
         for key, upload_id in stale:
             try:
                 self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -280,13 +318,16 @@ class S3Remote(BlobRemote):
     def _list_buckets(self) -> Iterator[str]:
         for page in self.client.get_paginator("list_buckets").paginate():
             for found in page.get("Buckets", []):
-                yield found["Name"]
+                yield required(found.get("Name"), "a bucket's Name in the bucket listing")
 
     def _delete_bucket(self, bucket: str) -> None:
         client = self.client
         try:
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                keys = [
+                    {"Key": required(obj.get("Key"), "an object's Key in an S3 listing")}
+                    for obj in page.get("Contents", [])
+                ]
                 for start in range(0, len(keys), _DELETE_BATCH):
                     batch = keys[start : start + _DELETE_BATCH]
                     errors = client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
