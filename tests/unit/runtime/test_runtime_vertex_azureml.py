@@ -164,7 +164,8 @@ def test_azureml_model_dir_is_the_input_model_channel_read_where_it_is(tmp_path:
     assert env.sagemaker is None
     model = env.channel("model", ChannelKind.INPUT_MODEL)
     assert (model.path, model.uri.prefix, model.variable) == (mount, str(mount), "AZUREML_MODEL_DIR")
-    (mount / "model").mkdir()  # a model registered from a folder called "model"
+    (mount / "model").mkdir()  # a model registered from a folder called "model" (the environment is read once)
+    env = Environment.from_env({"AZUREML_MODEL_DIR": str(mount)}, base_dir=tmp_path / "ml")
     assert env.channel("model", ChannelKind.INPUT_MODEL).path == mount / "model"
     with pytest.raises(ChannelError, match="no output channel"):
         env.channel("model", ChannelKind.OUTPUT)
