@@ -147,9 +147,9 @@ def test_a_prefix_is_never_taken_for_its_bucket(cloud: tuple[str, Any], clean_en
     from mldock.errors import StorageError
 
     scheme, emulator = cloud
-    remote = remote_for(parse_uri(f"{scheme}://b"), emulator.env())
+    remote = remote_for(parse_uri(f"{scheme}://bkt"), emulator.env())
     with pytest.raises(StorageError, match="names a prefix, not a bucket"):
-        remote.delete_bucket(parse_uri(f"{scheme}://b/some/prefix"))
+        remote.delete_bucket(parse_uri(f"{scheme}://bkt/some/prefix"))
 
 
 def test_file_buckets_are_folders(tmp_path: Path) -> None:
