@@ -60,7 +60,8 @@ class MldockStorage:
         self._buckets: list[RemoteURI] = []
         self._emulators: dict[str, Emulator] = {}
         self._staged: tuple[Channel, ...] | None = None
-        self._storage = StageStorage(self._settings_for)
+        # The stage's MLDOCK_STORAGE_TIMEOUT bounds seeding and reads as it bounds the task's own transfers.
+        self._storage = StageStorage(self._settings_for, environment=stage.container_environment())
         self.notes: list[str] = []
         """What the helper did that a report reader should know (e.g. seeding skipped in production)."""
 
