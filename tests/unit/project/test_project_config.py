@@ -154,7 +154,9 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
 
 def test_an_unknown_field_lists_the_allowed_ones() -> None:
     message = _error({"name": "p", "image": "x"})
-    allowed = "$schema, base_image, description, name, pass_env, platforms, requirements, resources, serve, stages, train"
+    allowed = (
+        "$schema, base_image, description, name, pass_env, platforms, requirements, resources, serve, stages, train"
+    )
     assert f"allowed: {allowed}" in message
 
 
