@@ -14,6 +14,7 @@ import signal
 import tarfile
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from mldock import contract
 from mldock.harness import azureml, vertex
@@ -122,17 +123,7 @@ def serving_items(report: ContractReport, run: ServingRun) -> None:
         f"{invoke.get('status')} {invoke.get('content_type')} in {invoke.get('took')}s: {invoke.get('body', '')[:120]}",
         "/invocations answers the sample payload",
     )
-    busy = probe.get("busy_ping", {})
-    report.add(
-        "serve.ping-while-busy",
-        healthy
-        and busy.get("max") is not None
-        and busy["max"] < _PING_LIMIT
-        and all(status == 200 for status, _ in busy.get("pings", [])),
-        f"{len(busy.get('pings', []))} pings during {busy.get('predictions_meanwhile')} predictions "
-        f"(statuses {busy.get('prediction_statuses')}): slowest {busy.get('max')}s",
-        f"/ping answers within {_PING_LIMIT:g}s while every worker is busy",
-    )
+    _busy_item(report, "serve.ping-while-busy", probe.get("busy_ping", {}), healthy, "pings", "/ping")
     parameters = probe.get("execution_parameters", {})
     report.add(
         "serve.execution-parameters",
@@ -255,17 +246,23 @@ def _exit(report: ContractReport, code: int | None, logs: str, requirement: str)
     report.add("train.exit", code == 0, f"exit code {code}" + ("" if code == 0 else f"\n{_tail(logs)}"), requirement)
 
 
-def _endpoint_items(report: ContractReport, run: ServingRun, healthy: bool, deadline: float) -> None:
-    busy = run.probe.get("busy_ping", {})
+def _busy_item(report: ContractReport, item: str, busy: dict[str, Any], healthy: bool, what: str, route: str) -> None:
+    """`item`: every health check the probe sent while all workers predicted answered 200 within _PING_LIMIT."""
     report.add(
-        "serve.health-while-busy",
+        item,
         healthy
         and busy.get("max") is not None
         and busy["max"] < _PING_LIMIT
         and all(status == 200 for status, _ in busy.get("pings", [])),
-        f"{len(busy.get('pings', []))} health checks during {busy.get('predictions_meanwhile')} predictions "
+        f"{len(busy.get('pings', []))} {what} during {busy.get('predictions_meanwhile')} predictions "
         f"(statuses {busy.get('prediction_statuses')}): slowest {busy.get('max')}s",
-        f"the health route answers within {_PING_LIMIT:g}s while every worker is busy",
+        f"{route} answers within {_PING_LIMIT:g}s while every worker is busy",
+    )
+
+
+def _endpoint_items(report: ContractReport, run: ServingRun, healthy: bool, deadline: float) -> None:
+    _busy_item(
+        report, "serve.health-while-busy", run.probe.get("busy_ping", {}), healthy, "health checks", "the health route"
     )
     report.add(
         "serve.stop",
