@@ -9,7 +9,8 @@ rest, the same way for every cloud:
   A prefix holding `*` is a pattern (mldock.storage.wildcard: `gs://b/data/train-*.csv`): only the
   matching objects are listed and downloaded, relative to the folder before the first wildcard; uploading to
   a pattern is refused.
-- Every key is checked with `local_path_for_key` before anything is written; one bad key refuses the lot.
+- Every key is checked with `KeyPaths` (the rules of `local_path_for_key`) before anything is written; one bad
+  key refuses the lot.
 - Keys ending in `/` (folder markers) become folders, no file. Files are written with `atomic_write`
   and their size checked before the rename; the SDK's checksum is checked by the SDK (or by `_verify`).
   One request per object: an empty object is written from its listing, with no request.
@@ -36,11 +37,11 @@ from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
     PARTIAL_SUFFIX,
     ContentMismatch,
+    KeyPaths,
     ObjectInfo,
     ProgressCallback,
     TransferReport,
     atomic_write,
-    local_path_for_key,
     remove_partials,
 )
 from mldock.storage.errors_map import storage_errors
@@ -395,11 +396,12 @@ def _plan(listing: Sequence[Listed], dest: Path, uri: str) -> tuple[list[Path], 
     """Folders to make and (object, file) pairs; every key is validated before anything is written."""
     folders: list[Path] = []
     files: list[tuple[Listed, Path]] = []
+    paths = KeyPaths(dest, uri=uri)
     for item in listing:
         if item.rel.endswith("/"):
-            folders.append(local_path_for_key(dest, item.rel.rstrip("/"), uri=uri))
+            folders.append(paths.path_for(item.rel.rstrip("/")))
         else:
-            files.append((item, local_path_for_key(dest, item.rel, uri=uri)))
+            files.append((item, paths.path_for(item.rel)))
     file_paths = {path for _, path in files}
     for _, path in files:
         for parent in path.parents:

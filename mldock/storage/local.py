@@ -33,11 +33,11 @@ from pathlib import Path
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
     PARTIAL_SUFFIX,
+    KeyPaths,
     ObjectInfo,
     ProgressCallback,
     TransferReport,
     atomic_write,
-    local_path_for_key,
     remove_partials,
 )
 from mldock.storage.uri import RemoteURI
@@ -78,7 +78,8 @@ class LocalRemote:
             return TransferReport(
                 uri=str(uri), files=len(objects), bytes=sum(o.size for o in objects), keys=tuple(o.key for o in objects)
             )
-        plan = [(source_root / o.key, local_path_for_key(dest, o.key, uri=str(uri)), o) for o in objects]
+        paths = KeyPaths(dest, uri=str(uri))
+        plan = [(source_root / o.key, paths.path_for(o.key), o) for o in objects]
         remove_partials(dest)  # left by a download into this folder that was killed
         return self._copy_all(str(uri), plan, progress)
 
@@ -104,10 +105,8 @@ class LocalRemote:
         if target.exists() and not target.is_dir():
             raise StorageError(f"{uri}: {target} exists and is not a folder")
         keys = sorted(_walk(src, str(src)))
-        plan = [
-            (src / key, local_path_for_key(target, key, uri=str(uri)), ObjectInfo(key, _size(src / key, uri)))
-            for key in keys
-        ]
+        paths = KeyPaths(target, uri=str(uri))
+        plan = [(src / key, paths.path_for(key), ObjectInfo(key, _size(src / key, uri))) for key in keys]
         if not plan:
             _mkdir(target, uri)
         return self._copy_all(str(uri), plan, progress)
