@@ -48,6 +48,7 @@ from typing import Any
 MiB = 1024 * 1024
 RSS_LIMIT_MIB = 200
 CONCURRENCY = 16  # obstore's files in flight: mldock's DEFAULT_CONCURRENCY
+SDK_FLOOR = "SDK floor"  # one bare SDK request per object, one thread, from and to memory
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration" / "storage"))
 Up = Callable[[Path, str], object]  # (source folder, bucket)
 Down = Callable[[str, Path], object]  # (bucket, destination folder)
@@ -176,6 +177,54 @@ def aws_sync(aws: str, source: str, target: str) -> None:
     result = subprocess.run([aws, "s3", "sync", "--only-show-errors", source, target], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"aws s3 sync failed: {result.stderr[-2000:]}")
+
+
+# -- the SDKs' floor: one bare request per object ----------------------------------------------------------
+
+
+def sdk_requests(cloud: str, bucket: str) -> tuple[Callable[[str, bytes], object], Callable[[str], bytes]]:
+    """(put(key, data), get(key)) as one plain SDK call each, to and from memory, with the SDK's defaults."""
+    if cloud == "s3":
+        import boto3
+
+        s3 = boto3.client("s3")
+        return (
+            lambda key, data: s3.put_object(Bucket=bucket, Key=key, Body=data),
+            lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+        )
+    if cloud == "gs":
+        from google.cloud import storage
+
+        gcs = storage.Client().bucket(bucket)
+        return lambda key, data: gcs.blob(key).upload_from_string(data), lambda key: gcs.blob(key).download_as_bytes()
+    from azure.storage.blob import BlobServiceClient
+
+    container = BlobServiceClient.from_connection_string(
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+    ).get_container_client(bucket)
+    return (
+        lambda key, data: container.upload_blob(key, data, overwrite=True),
+        lambda key: container.download_blob(key).readall(),
+    )
+
+
+def sdk_floor(cloud: str, shape: Shape, emulator: Any) -> list[Result]:
+    """The client CPU one SDK request per object costs with nothing around it (no files, no threads, no mldock
+    code): the least any transfer engine built on the SDK can spend per object. One thread, `shape.count`
+    objects of `shape.size` bytes up, then down."""
+    emulator.create_bucket("floor")
+    put, get = sdk_requests(cloud, "floor")
+    data = os.urandom(shape.size)
+    put("warm-up", data)
+    get("warm-up")
+    keys = [f"floor/{i:05d}" for i in range(shape.count)]
+    nbytes = shape.count * shape.size
+    up = timed(lambda: [put(key, data) for key in keys], emulator.pid)
+    down = timed(lambda: [get(key) for key in keys], emulator.pid)
+    return [
+        Result(cloud, shape.name, "upload", SDK_FLOOR, up[0], shape.count, nbytes, *up[1:]),
+        Result(cloud, shape.name, "download", SDK_FLOOR, down[0], shape.count, nbytes, *down[1:]),
+    ]
 
 
 # -- obstore (Rust object_store behind Python bindings, async) -----------------------------------------------
@@ -464,6 +513,10 @@ def bench_cloud(
                 results.append(Result(cloud, shape.name, "download", name, cpu[0], shape.count, nbytes, *cpu[1:]))
                 shutil.rmtree(dest)
             print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
+        if shape.name == "small":
+            with emulator_for(cloud) as emulator, environ(emulator.env()):
+                results.extend(sdk_floor(cloud, shape, emulator))
+            print(f"  {cloud:3} {shape.name:6} {SDK_FLOOR:12} done", file=sys.stderr, flush=True)
     rss = None
     if args.rss_size:
         with emulator_for(cloud) as emulator, environ(emulator.env()):
@@ -479,6 +532,11 @@ def bound(contender: Result, ref: Result) -> float:
     emulator's CPU time (it serves one request at a time) nor than all CPU time spread over every core."""
     floor = max(ref.emulator_cpu, (ref.client_cpu + ref.emulator_cpu) / (os.cpu_count() or 1))
     return contender.seconds / floor if floor else float("inf")
+
+
+def per_file(r: Result) -> float:
+    """Client CPU seconds per file."""
+    return r.client_cpu / r.files
 
 
 def floor_seconds(r: Result) -> float:
@@ -527,7 +585,7 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
     """The issue's figures, mldock against each reference measured in this run."""
     print(
         f"{'cloud':5} {'shape':7} {'dir':8} {'vs aws':>7} {'vs obstore':>10} {'cli/obstore':>11} "
-        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8}"
+        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8} {'floor/obstore':>13}"
     )
     for r in results:
         if r.contender != "mldock":
@@ -543,7 +601,7 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
                 None,
             )
 
-        aws, obs = other("aws s3 sync"), other("obstore")
+        aws, obs, floor = other("aws s3 sync"), other("obstore"), other(SDK_FLOOR)
         sent = counts.get((r.cloud, r.direction, "mldock")) if r.shape == "small" else None
         cells = [
             f"{aws.seconds / r.seconds:6.2f}x" if aws else "",
@@ -552,16 +610,19 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
             f"{r.emulator_cpu / aws.emulator_cpu:7.2f}x" if aws and aws.emulator_cpu else "",
             f"{floor_seconds(r) / r.seconds:7.0%}",
             f"{sent[0] / sent[1]:8.2f}" if sent else "",
+            f"{per_file(floor) / per_file(obs):12.2f}x" if floor and obs and obs.client_cpu else "",
         ]
         print(
             f"{r.cloud:5} {r.shape:7} {r.direction:8} {cells[0]:>7} {cells[1]:>10} {cells[2]:>11} "
-            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8}"
+            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8} {cells[6]:>13}"
         )
     print(
         "\nvs aws / vs obstore: their time over mldock's (targets: >= 1.0x aws s3 sync); cli/obstore: mldock's client\n"
         "CPU over obstore's (target: <= 1.2x for small files); emu/aws: the emulator CPU mldock's run cost over\n"
         "aws s3 sync's (target: <= 1.0x); of bound: the shortest time mldock's CPU allows over its time (target:\n"
-        ">= 90%); req/obj: mldock's requests per object (target: 1, plus the listing or bucket lookup).\n"
+        ">= 90%); req/obj: mldock's requests per object (target: 1, plus the listing or bucket lookup);\n"
+        "floor/obstore: the client CPU per object of one bare SDK request (SDK floor: no files, no threads, no\n"
+        "mldock code) over obstore's: the least `cli/obstore` any engine built on the SDK can reach.\n"
     )
 
 
