@@ -548,7 +548,8 @@ def floor_seconds(r: Result) -> float:
 def print_table(results: list[Result], counts: dict[tuple[str, str, str], tuple[int, int]]) -> None:
     print(
         f"\n{'cloud':5} {'shape':7} {'dir':8} {'contender':12} {'MiB/s':>8} {'files/s':>9} {'req/obj':>8} "
-        f"{'cli ms/f':>9} {'emu ms/f':>9} {'emu busy':>8} {'mldock x':>9} {'bound x':>8} {'cli x':>7} {'emu x':>7}"
+        f"{'cli ms/f':>9} {'emu ms/f':>9} {'emu busy':>8} {'of bound':>8} {'mldock x':>9} {'bound x':>8} {'cli x':>7} "
+        f"{'emu x':>7}"
     )
     for r in results:
         ref = mldock_of(results, r)
@@ -562,12 +563,14 @@ def print_table(results: list[Result], counts: dict[tuple[str, str, str], tuple[
         print(
             f"{r.cloud:5} {r.shape:7} {r.direction:8} {r.contender:12} {r.mib_s:8.1f} {r.files_s:9.1f} {per:>8} "
             f"{r.client_cpu / r.files * 1000:9.2f} {r.emulator_cpu / r.files * 1000:9.2f} "
-            f"{r.emulator_cpu / r.seconds:7.0%} {ratio:>9} {most:>8} {cli:>7} {emu:>7}"
+            f"{r.emulator_cpu / r.seconds:7.0%} {floor_seconds(r) / r.seconds:7.0%} {ratio:>9} {most:>8} {cli:>7} "
+            f"{emu:>7}"
         )
     print(
         "\nreq/obj: requests per object (listing and bucket lookup included) in the counting pass; cli/emu ms/f: CPU\n"
         "per file of the client (all threads; aws: its processes) and of the emulator; emu busy: the emulator's CPU\n"
-        "time over the wall time (100% = one core). mldock x: the contender's time over mldock's (above 1: mldock\n"
+        "time over the wall time (100% = one core); of bound: the shortest time the run's CPU allows (see below)\n"
+        "over its time, for every contender. mldock x: the contender's time over mldock's (above 1: mldock\n"
         "is faster); bound x: the most `mldock x` can be with the CPU mldock's run used: its time can be no shorter\n"
         "than the emulator's CPU time (Azurite and moto serve one request at a time, fake-gcs-server locks its\n"
         f"store) nor than all CPU time over the {os.cpu_count()} cores. cli x / emu x: the contender's client /\n"
