@@ -8,7 +8,9 @@ emulators.
     .venv/bin/python benchmarks/transfer.py --small-count 2000 --large-count 3 --no-rss   # the issue's shapes
     .venv/bin/python benchmarks/transfer.py --shapes '' --count-sample 0 --rss-mib 1024  # the memory probe alone
 
-obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). fake-gcs-server
+obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). For small files,
+"mldock x2" runs mldock in 2 spawned processes (`--processes`), the tree's top-level folders dealt out among
+them: what a process per core would reach where one Python process is the limit. fake-gcs-server
 has no XML API upload or listing, which obstore's GCS store uses: its GCS uploads are skipped, and its downloads
 fetch the keys the benchmark wrote.
 
@@ -177,6 +179,47 @@ def aws_sync(aws: str, source: str, target: str) -> None:
     result = subprocess.run([aws, "s3", "sync", "--only-show-errors", source, target], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"aws s3 sync failed: {result.stderr[-2000:]}")
+
+
+# -- mldock in several processes (what a process per core would reach) -------------------------------------
+
+
+def mldock_shard(cloud: str, direction: str, pairs: list[tuple[str, str]]) -> None:
+    """One process's share: each (local folder, URI) pair uploaded or downloaded by one mldock remote."""
+    from mldock.storage import parse_uri, remote_for
+
+    remote = remote_for(f"{cloud}://probe")
+    for local, uri in pairs:
+        if direction == "upload":
+            remote.upload(Path(local), parse_uri(uri))
+        else:
+            remote.download(parse_uri(uri), Path(local))
+
+
+def mldock_in_processes(cloud: str, processes: int, args: argparse.Namespace) -> tuple[Up, Down]:
+    """mldock in `processes` spawned processes, the tree's top-level folders dealt out among them (started
+    inside the clock: their interpreter start and imports count). mldock itself moves a tree in one process."""
+    import multiprocessing
+
+    def run(direction: str, pairs: list[tuple[str, str]]) -> None:
+        context = multiprocessing.get_context("spawn")
+        shards = [pairs[i::processes] for i in range(processes)]
+        workers = [context.Process(target=mldock_shard, args=(cloud, direction, shard)) for shard in shards if shard]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if failed := [worker.exitcode for worker in workers if worker.exitcode != 0]:
+            raise RuntimeError(f"mldock in {processes} processes: exit codes {failed}")
+
+    def up(folder: Path, bucket: str) -> None:
+        run("upload", [(str(folder / name), f"{cloud}://{bucket}/data/{name}") for name in sorted(os.listdir(folder))])
+
+    def down(bucket: str, dest: Path) -> None:
+        tops = sorted({rel.split("/", 1)[0] for rel in args.keys[bucket]})
+        run("download", [(str(dest / name), f"{cloud}://{bucket}/data/{name}") for name in tops])
+
+    return up, down
 
 
 # -- the SDKs' floor: one bare request per object ----------------------------------------------------------
@@ -397,8 +440,10 @@ def timed(fn: Callable[[], object], pid: int | None) -> tuple[float, float, floa
     return wall, spent, cpu_seconds(pid) - emulator
 
 
-def contender_names(cloud: str, args: argparse.Namespace) -> list[str]:
+def contender_names(cloud: str, args: argparse.Namespace, shape: str = "small") -> list[str]:
     names = ["mldock", "sequential"]
+    if args.processes > 1 and shape == "small":  # the large shape's files are in one folder: one process
+        names.append(f"mldock x{args.processes}")
     if cloud == "s3" and args.aws:
         names.append("aws s3 sync")
     if importlib.util.find_spec("obstore") is not None:
@@ -419,6 +464,8 @@ def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up | Non
             lambda folder, bucket: remote.upload(folder, parse_uri(f"{cloud}://{bucket}/data")),
             lambda bucket, dest: remote.download(parse_uri(f"{cloud}://{bucket}/data"), dest),
         )
+    if name.startswith("mldock x"):
+        return mldock_in_processes(cloud, args.processes, args)
     if name == "sequential":
         seq_up, seq_down = sequential(cloud)
         return (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d))
@@ -496,7 +543,7 @@ def bench_cloud(
     results: list[Result] = []
     for shape in shapes:
         nbytes = shape.count * shape.size
-        for index, name in enumerate(contender_names(cloud, args)):
+        for index, name in enumerate(contender_names(cloud, args, shape.name)):
             with emulator_for(cloud) as emulator, environ(emulator.env()):
                 up, down = contender(cloud, name, args)
                 bucket = f"bench-{shape.name}"
@@ -588,8 +635,9 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
     """The issue's figures, mldock against each reference measured in this run."""
     print(
         f"{'cloud':5} {'shape':7} {'dir':8} {'vs aws':>7} {'vs obstore':>10} {'cli/obstore':>11} "
-        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8} {'floor/obstore':>13}"
+        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8} {'floor/obstore':>13} {'procs x':>8} {'procs bound':>11}"
     )
+    procs = next((x.contender for x in results if x.contender.startswith("mldock x")), "")
     for r in results:
         if r.contender != "mldock":
             continue
@@ -604,7 +652,7 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
                 None,
             )
 
-        aws, obs, floor = other("aws s3 sync"), other("obstore"), other(SDK_FLOOR)
+        aws, obs, floor, many = other("aws s3 sync"), other("obstore"), other(SDK_FLOOR), other(procs)
         sent = counts.get((r.cloud, r.direction, "mldock")) if r.shape == "small" else None
         cells = [
             f"{aws.seconds / r.seconds:6.2f}x" if aws else "",
@@ -614,10 +662,12 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
             f"{floor_seconds(r) / r.seconds:7.0%}",
             f"{sent[0] / sent[1]:8.2f}" if sent else "",
             f"{per_file(floor) / per_file(obs):12.2f}x" if floor and obs and obs.client_cpu else "",
+            f"{r.seconds / many.seconds:7.2f}x" if many else "",
+            f"{floor_seconds(many) / many.seconds:10.0%}" if many else "",
         ]
         print(
             f"{r.cloud:5} {r.shape:7} {r.direction:8} {cells[0]:>7} {cells[1]:>10} {cells[2]:>11} "
-            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8} {cells[6]:>13}"
+            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8} {cells[6]:>13} {cells[7]:>8} {cells[8]:>11}"
         )
     print(
         "\nvs aws / vs obstore: their time over mldock's (targets: >= 1.0x aws s3 sync); cli/obstore: mldock's client\n"
@@ -625,7 +675,9 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
         "aws s3 sync's (target: <= 1.0x); of bound: the shortest time mldock's CPU allows over its time (target:\n"
         ">= 90%); req/obj: mldock's requests per object (target: 1, plus the listing or bucket lookup);\n"
         "floor/obstore: the client CPU per object of one bare SDK request (SDK floor: no files, no threads, no\n"
-        "mldock code) over obstore's: the least `cli/obstore` any engine built on the SDK can reach.\n"
+        "mldock code) over obstore's: the least `cli/obstore` any engine built on the SDK can reach; procs x /\n"
+        "procs bound: mldock in --processes processes (the tree's folders dealt out, each process started inside\n"
+        "the clock) against mldock's one process: its speed-up and its share of the bound.\n"
     )
 
 
@@ -651,6 +703,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-sample", type=int, default=50, help="small files in the request count (0: none)")
     parser.add_argument("--rss-mib", type=int, help="size of the memory probe's object, MiB (default 1024; quick 256)")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="small files: mldock in N processes as a contender (1: none)"
+    )
     parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
