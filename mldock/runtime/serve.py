@@ -35,6 +35,7 @@ waits up to the grace period for it, then exits 128 + signal without cleanup.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -367,10 +368,24 @@ def _shutdown(server: Any, grace: float) -> int:
         logger.error("serve: %d request(s) still in flight after the %gs stop grace; dropping them", pending, grace)
     elif running:
         logger.warning("serve: %d prediction(s) whose client has gone still running after %gs", running, grace)
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    _close_all(server, wasyncore)
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
     logger.info("serve: server stopped")
     return pending
+
+
+def _close_all(server: Any, wasyncore: Any) -> None:
+    """Close every connection and the trigger, in the loop thread.
+
+    waitress's `pull_trigger(thunk)` queues the thunk, then writes the wake-up byte. A loop thread woken by an
+    earlier pull can run the queued thunk before that write; this thunk closes the trigger, so the write fails
+    with EBADF although all is closed (1 start in 60 whose startup failed, under load, crashed so).
+    """
+    try:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
 
 
 # -- log noise ------------------------------------------------------------------------------------------

@@ -392,3 +392,23 @@ def test_execution_parameters_answer_before_and_after_the_predictor(app: Predict
     app.set_predictor(ContextPredictor())
     assert json.loads(call(app, "GET", "/execution-parameters")[2])["BatchStrategy"] == "SINGLE_RECORD"
     assert call(app, "POST", "/execution-parameters")[0] == 405
+
+
+def test_shutdown_survives_the_loop_closing_the_trigger_before_the_wake_up_write() -> None:
+    """waitress queues a trigger's thunk, then writes the wake-up byte; a loop woken by an earlier pull may run
+    the thunk in between. Replayed here: every queued thunk runs before the write, so the last one (closing
+    everything, the trigger too) leaves that write a closed descriptor."""
+    config = ServeConfig(host="127.0.0.1", port=0)
+    server = serve._create_server(PredictionApp(config), config)
+    trigger, write = server.trigger, server.trigger._physical_pull
+
+    def loop_runs_the_thunks_first() -> None:
+        with trigger.lock:
+            thunks, trigger.thunks = trigger.thunks, []
+        for thunk in thunks:
+            thunk()
+        write()
+
+    trigger._physical_pull = loop_runs_the_thunks_first
+    assert serve._shutdown(server, grace=0) == 0
+    assert server._map == {}
