@@ -55,6 +55,7 @@ PROJECT_LABEL = "io.mldock.project"
 CONTENT_HASH_LABEL = "io.mldock.content-hash"
 BASE_IMAGE_LABEL = "io.mldock.base-image"
 _TAIL_LINES = 60
+_LOST_LAYER = "layer not known"  # Podman, when a concurrent removal took a layer its build cache was reading
 _STEP = re.compile(r"^(\[\d+/\d+\] )?(STEP|Step) \d+(/\d+)?\s*:", re.IGNORECASE)
 
 Progress = Callable[[str], None]
@@ -194,10 +195,25 @@ def _ensure_base(client: docker.DockerClient, base_image: str, progress: Progres
 
 
 def run_build(client: docker.DockerClient, context: Any, tag: str, *, progress: Progress | None = None) -> None:
-    """Build `tag` from a tar `context` (file object holding a Dockerfile), streaming lines to `progress`.
+    """Build `tag` from a tar `context` (a seekable file object holding a Dockerfile), streaming lines to `progress`.
 
-    Raises BuildError with the failing step's output when the engine reports an error.
+    Raises BuildError with the failing step's output when the engine reports an error. A build the engine fails
+    with "layer not known" is run once more: Podman reports so when an image removal elsewhere on the engine
+    (another session's clean-up, a parallel test) takes a layer its build cache was looking at, not a fault of
+    the project.
     """
+    try:
+        _build_once(client, context, tag, progress)
+    except BuildError as exc:
+        if _LOST_LAYER not in str(exc):
+            raise
+        log.warning("building %s: the engine lost a cached layer to a concurrent removal; building again", tag)
+        _say(progress, f"building {tag} again: the engine lost a cached layer to a concurrent removal")
+        context.seek(0)
+        _build_once(client, context, tag, progress)
+
+
+def _build_once(client: docker.DockerClient, context: Any, tag: str, progress: Progress | None) -> None:
     step_lines: list[str] = []
     tail: list[str] = []
     with engine_errors(f"building {tag}"):
