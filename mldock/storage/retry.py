@@ -102,10 +102,15 @@ def timeouts_from(environ: Mapping[str, str] | None = None) -> Timeouts:
     return Timeouts(seconds)
 
 
+_JITTER = random.Random()
+"""mldock's own generator for retry jitter: the global `random` is the caller's (a training script seeds it, and
+hypothesis refuses a test whose global random state another thread's retry moved)."""
+
+
 def backoff_delays(attempts: int, *, base: float = 0.25, cap: float = 8.0) -> Iterator[float]:
     """`attempts - 1` delays: exponential from `base`, capped, with full jitter."""
     for retry in range(attempts - 1):
-        yield random.uniform(0, min(cap, base * 2**retry))
+        yield _JITTER.uniform(0, min(cap, base * 2**retry))
 
 
 def call_with_retry(
