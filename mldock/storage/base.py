@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Protocol
 
 from mldock.errors import StorageError, UnsafeKeyError
@@ -143,12 +143,10 @@ class KeyPaths:
         self._folder_inside: dict[str, bool] = {}
 
     def path_for(self, key: str) -> Path:
-        if not key or "\\" in key or "\x00" in key or key.startswith("/"):
+        segments = key.split("/")  # an absolute key starts with an empty segment
+        if "\\" in key or "\x00" in key or "" in segments or "." in segments or ".." in segments:
             raise self._refused(key, "it would be written outside")
-        segments = key.split("/")
-        if "" in segments or "." in segments or ".." in segments:
-            raise self._refused(key, "it would be written outside")
-        target = self.dest.joinpath(*PurePosixPath(key).parts)
+        target = self.dest.joinpath(*segments)
         folder = str(target.parent)
         inside = self._folder_inside.get(folder)
         if inside is None:
