@@ -132,6 +132,7 @@ __all__ = [
     "TASKS",
     "TRAIN",
     "TRAINING_CONTAINER",
+    "TRANSFER_PROCESSES",
     "TRUTHY_VALUES",
     "absolute_dir",
     "base_dir_from",
@@ -171,6 +172,7 @@ SERVE_BODY_TIMEOUT: Final = "MLDOCK_SERVE_BODY_TIMEOUT"
 SERVE_IDLE_TIMEOUT: Final = "MLDOCK_SERVE_IDLE_TIMEOUT"
 CREATE_MISSING_BUCKETS: Final = "MLDOCK_CREATE_MISSING_BUCKETS"
 STORAGE_TIMEOUT: Final = "MLDOCK_STORAGE_TIMEOUT"  # seconds; its rule lives in mldock.storage.retry
+TRANSFER_PROCESSES: Final = "MLDOCK_TRANSFER_PROCESSES"  # auto or 1-64; its rule lives in mldock.storage.spread
 TASK: Final = "MLDOCK_TASK"
 """The task `mldock-entrypoint` runs when no argument names one (mldock.runtime.arguments: the no-task rule)."""
 

@@ -166,7 +166,9 @@ class AzureRemote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         per_blob_concurrency: int = PER_BLOB_CONCURRENCY,
     ) -> None:
-        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(
+            environ=environ, max_concurrency=max_concurrency, attempts=attempts, from_settings=client is None
+        )
         self.per_blob_concurrency = per_blob_concurrency
         self._client = client
         self._bulk_client = client

@@ -72,6 +72,7 @@ class TransferReport:
     files: int
     bytes: int
     keys: tuple[str, ...] = ()
+    processes: int = 1  # the caller's process and the worker processes that joined (mldock.storage.spread)
 
 
 class Remote(Protocol):

@@ -17,6 +17,9 @@ rest, the same way for every cloud:
 - Files move on a thread pool (small ones 16 at a time, those of 8 MiB and more 4 at a time, since the SDK
   already splits each into parallel parts); each file is retried on transient errors; the first hard failure cancels
   what has not started and is raised as a StorageError naming the URI.
+- A download of many small files adds worker processes while one process is the limit (mldock.storage.spread,
+  MLDOCK_TRANSFER_PROCESSES); a remote given a ready-made SDK client (tests) stays in one process, since a worker
+  can only make its remote from settings.
 - Bucket administration (`bucket_exists`, `create_bucket`, `delete_bucket`) takes the URI of the bucket's root
   (`s3://bucket`); a URI with a prefix is refused rather than taken for its whole bucket.
 """
@@ -28,10 +31,10 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 from mldock.errors import RemoteNotFoundError, StorageError
 from mldock.storage.base import (
@@ -46,6 +49,7 @@ from mldock.storage.base import (
 )
 from mldock.storage.errors_map import storage_errors
 from mldock.storage.retry import DEFAULT_ATTEMPTS, Timeouts, call_with_retry, timeouts_from
+from mldock.storage.spread import JobQueue, SpreadPlan, WorkerJobs, plan_from, run_pulling, spread
 from mldock.storage.uri import RemoteURI
 from mldock.storage.wildcard import Wildcard, split_wildcard
 
@@ -92,20 +96,12 @@ class Progress:
 
 
 def run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """`[fn(i) for i in items]` on a thread pool; the first failure cancels the rest and is raised."""
-    if not items:
-        return []
-    if workers <= 1 or len(items) == 1:
+    """`[fn(i) for i in items]`, in that order, on `workers` threads (`run_pulling`); the first failure stops
+    handing out the rest and is raised."""
+    if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="mldock-transfer") as pool:
-        futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
-        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-        return [future.result() for future in futures]
+    done = run_pulling(lambda pair: (pair[0], fn(pair[1])), JobQueue(enumerate(items)), min(workers, len(items)))
+    return [result for _, result in sorted(done, key=itemgetter(0))]
 
 
 def md5_of_fd(fd: int, size: int) -> str:
@@ -137,8 +133,9 @@ def folder_prefix(prefix: str) -> str:
 
 class BlobRemote:
     """Base of the cloud remotes; `max_concurrency` files move at once, `attempts` tries per file; `environ`
-    (os.environ when None) names the SDK's settings and MLDOCK_STORAGE_TIMEOUT (read here: a bad value is a
-    UserError when the remote is made, not a transfer failure)."""
+    (os.environ when None) names the SDK's settings, MLDOCK_STORAGE_TIMEOUT and MLDOCK_TRANSFER_PROCESSES (read
+    here: a bad value is a UserError when the remote is made, not a transfer failure). `from_settings` is False
+    for a remote given a ready-made SDK client: its transfers stay in one process (`spread_plan`)."""
 
     scheme: str = ""
 
@@ -150,9 +147,11 @@ class BlobRemote:
         environ: Mapping[str, str] | None = None,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         attempts: int = DEFAULT_ATTEMPTS,
+        from_settings: bool = True,
     ) -> None:
         self.environ = environ
         self.timeouts: Timeouts = timeouts_from(environ)
+        self.spread_plan: SpreadPlan = plan_from(environ) if from_settings else SpreadPlan(processes=1)
         self.max_concurrency = max(1, max_concurrency)
         self.attempts = max(1, attempts)
 
@@ -235,15 +234,42 @@ class BlobRemote:
         tracker = Progress(progress)
 
         def fetch(job: tuple[Listed, Path]) -> int:
-            item, target = job
-            return call_with_retry(
-                lambda: self._fetch_one(uri, item, target, tracker),
-                attempts=self.attempts,
-                retry_window=self.timeouts.total,
-            )
+            return self.fetch_with_retry(uri, job[0], job[1], tracker)
 
-        moved = self._run_by_size(fetch, files, lambda job: job[0].size)
-        return TransferReport(uri=str(uri), files=len(files), bytes=sum(moved), keys=tuple(i.rel for i, _ in files))
+        small = [job for job in files if job[0].size < LARGE_FILE]
+        large = [job for job in files if job[0].size >= LARGE_FILE]
+        workers = WorkerJobs(self._worker_setup(uri), _encode_job, tracker)
+        done = spread(
+            fetch,
+            small,
+            threads=self.max_concurrency,
+            plan=self.spread_plan,
+            workers=workers if self.spread_plan.processes > 1 else None,
+            where=str(uri),
+        )
+        if done.redone:  # a worker died mid-file: its temporary files are the only trace, and go now
+            remove_partials(dest)
+        moved = done.moved + run_parallel(fetch, large, min(self.max_concurrency, self.large_file_concurrency))
+        return TransferReport(
+            uri=str(uri),
+            files=len(files),
+            bytes=sum(moved),
+            keys=tuple(i.rel for i, _ in files),
+            processes=done.processes,
+        )
+
+    def fetch_with_retry(self, uri: RemoteURI, item: Listed, target: Path, progress: Progress) -> int:
+        """Download `item` (an object below `uri`) to the file `target`, retried on transient failures; its size."""
+        return call_with_retry(
+            lambda: self._fetch_one(uri, item, target, progress),
+            attempts=self.attempts,
+            retry_window=self.timeouts.total,
+        )
+
+    def _worker_setup(self, uri: RemoteURI) -> dict[str, Any]:
+        """How a worker process makes this remote again (`environ` may hold credentials: it goes over a pipe)."""
+        environ = None if self.environ is None else dict(self.environ)
+        return {"uri": str(uri), "environ": environ, "threads": self.max_concurrency, "attempts": self.attempts}
 
     def upload(
         self,
@@ -411,6 +437,12 @@ def _plan(listing: Sequence[Listed], dest: Path, uri: str) -> tuple[list[Path], 
         if folder in file_paths:
             raise StorageError(f"{uri}: {folder.relative_to(dest)} is both an object and a folder marker")
     return folders, files
+
+
+def _encode_job(job: tuple[Listed, Path]) -> list[Any]:
+    """A download job (object, target file) as a worker reads it (mldock.storage.worker.decode_job)."""
+    item, target = job
+    return [item.key, item.rel, item.size, item.md5, str(target)]
 
 
 def _walk(src: Path, uri: str) -> Iterator[tuple[str, Path, int]]:

@@ -168,7 +168,9 @@ class GCSRemote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
-        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(
+            environ=environ, max_concurrency=max_concurrency, attempts=attempts, from_settings=client is None
+        )
         self.chunk_size = chunk_size
         self.timeout = (self.timeouts.connect, self.timeouts.read)
         self._client = client

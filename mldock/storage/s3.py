@@ -172,7 +172,9 @@ class S3Remote(BlobRemote):
         attempts: int = DEFAULT_ATTEMPTS,
         part_size: int = PART_SIZE,
     ) -> None:
-        super().__init__(environ=environ, max_concurrency=max_concurrency, attempts=attempts)
+        super().__init__(
+            environ=environ, max_concurrency=max_concurrency, attempts=attempts, from_settings=client is None
+        )
         self.part_size = part_size
         self._client = client
         self._manager: TransferManager | None = None
