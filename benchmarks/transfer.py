@@ -9,8 +9,8 @@ emulators.
     .venv/bin/python benchmarks/transfer.py --shapes '' --count-sample 0 --rss-mib 1024  # the memory probe alone
 
 obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). For small files,
-"mldock x2" runs mldock in 2 spawned processes (`--processes`), the tree's top-level folders dealt out among
-them: what a process per core would reach where one Python process is the limit. fake-gcs-server
+"mldock 1 proc" is mldock kept in one process (MLDOCK_TRANSFER_PROCESSES=1): what the worker processes a
+download adds while one process is the limit (mldock.storage.spread) bring. fake-gcs-server
 has no XML API upload or listing, which obstore's GCS store uses: its GCS uploads are skipped, and its downloads
 fetch the keys the benchmark wrote.
 
@@ -51,6 +51,7 @@ MiB = 1024 * 1024
 RSS_LIMIT_MIB = 200
 CONCURRENCY = 16  # obstore's files in flight: mldock's DEFAULT_CONCURRENCY
 SDK_FLOOR = "SDK floor"  # one bare SDK request per object, one thread, from and to memory
+ONE_PROCESS = "mldock 1 proc"  # mldock with MLDOCK_TRANSFER_PROCESSES=1
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration" / "storage"))
 Up = Callable[[Path, str], object]  # (source folder, bucket)
 Down = Callable[[str, Path], object]  # (bucket, destination folder)
@@ -72,8 +73,9 @@ class Result:
     seconds: float
     files: int
     nbytes: int
-    client_cpu: float  # seconds of CPU this process and its children (aws) spent meanwhile, all threads
+    client_cpu: float  # seconds of CPU this process and its children (aws, workers) spent meanwhile, all threads
     emulator_cpu: float  # seconds of CPU the emulator spent meanwhile
+    processes: int = 1  # mldock's downloads: the processes that took part (TransferReport.processes)
 
     @property
     def mib_s(self) -> float:
@@ -179,47 +181,6 @@ def aws_sync(aws: str, source: str, target: str) -> None:
     result = subprocess.run([aws, "s3", "sync", "--only-show-errors", source, target], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"aws s3 sync failed: {result.stderr[-2000:]}")
-
-
-# -- mldock in several processes (what a process per core would reach) -------------------------------------
-
-
-def mldock_shard(cloud: str, direction: str, pairs: list[tuple[str, str]]) -> None:
-    """One process's share: each (local folder, URI) pair uploaded or downloaded by one mldock remote."""
-    from mldock.storage import parse_uri, remote_for
-
-    remote = remote_for(f"{cloud}://probe")
-    for local, uri in pairs:
-        if direction == "upload":
-            remote.upload(Path(local), parse_uri(uri))
-        else:
-            remote.download(parse_uri(uri), Path(local))
-
-
-def mldock_in_processes(cloud: str, processes: int, args: argparse.Namespace) -> tuple[Up, Down]:
-    """mldock in `processes` spawned processes, the tree's top-level folders dealt out among them (started
-    inside the clock: their interpreter start and imports count). mldock itself moves a tree in one process."""
-    import multiprocessing
-
-    def run(direction: str, pairs: list[tuple[str, str]]) -> None:
-        context = multiprocessing.get_context("spawn")
-        shards = [pairs[i::processes] for i in range(processes)]
-        workers = [context.Process(target=mldock_shard, args=(cloud, direction, shard)) for shard in shards if shard]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if failed := [worker.exitcode for worker in workers if worker.exitcode != 0]:
-            raise RuntimeError(f"mldock in {processes} processes: exit codes {failed}")
-
-    def up(folder: Path, bucket: str) -> None:
-        run("upload", [(str(folder / name), f"{cloud}://{bucket}/data/{name}") for name in sorted(os.listdir(folder))])
-
-    def down(bucket: str, dest: Path) -> None:
-        tops = sorted({rel.split("/", 1)[0] for rel in args.keys[bucket]})
-        run("download", [(str(dest / name), f"{cloud}://{bucket}/data/{name}") for name in tops])
-
-    return up, down
 
 
 # -- the SDKs' floor: one bare request per object ----------------------------------------------------------
@@ -440,10 +401,14 @@ def timed(fn: Callable[[], object], pid: int | None) -> tuple[float, float, floa
     return wall, spent, cpu_seconds(pid) - emulator
 
 
+def _keep(into: list[object], fn: Callable[[], object]) -> None:
+    into.append(fn())
+
+
 def contender_names(cloud: str, args: argparse.Namespace, shape: str = "small") -> list[str]:
     names = ["mldock", "sequential"]
-    if args.processes > 1 and shape == "small":  # the large shape's files are in one folder: one process
-        names.append(f"mldock x{args.processes}")
+    if shape == "small":  # worker processes join downloads of small files only
+        names.append(ONE_PROCESS)
     if cloud == "s3" and args.aws:
         names.append("aws s3 sync")
     if importlib.util.find_spec("obstore") is not None:
@@ -454,18 +419,19 @@ def contender_names(cloud: str, args: argparse.Namespace, shape: str = "small") 
 def contender(cloud: str, name: str, args: argparse.Namespace) -> tuple[Up | None, Down]:
     """(upload, download) of the contender `name`, its client made now (inside the emulator's environment,
     before the clock starts, as the sequential loops make theirs); upload None when it cannot run here."""
-    if name == "mldock":
+    if name in ("mldock", ONE_PROCESS):
         from mldock.storage import parse_uri, remote_for
+        from mldock.storage.spread import SpreadPlan
 
         remote = remote_for(f"{cloud}://probe")
+        if name == ONE_PROCESS:
+            remote.spread_plan = SpreadPlan(processes=1)  # type: ignore[attr-defined]
         for client in ("client", "bulk_client"):
             getattr(remote, client, None)
         return (
             lambda folder, bucket: remote.upload(folder, parse_uri(f"{cloud}://{bucket}/data")),
             lambda bucket, dest: remote.download(parse_uri(f"{cloud}://{bucket}/data"), dest),
         )
-    if name.startswith("mldock x"):
-        return mldock_in_processes(cloud, args.processes, args)
     if name == "sequential":
         seq_up, seq_down = sequential(cloud)
         return (lambda folder, bucket: seq_up(folder, bucket, "data"), lambda b, d: seq_down(b, "data", d))
@@ -553,11 +519,15 @@ def bench_cloud(
                     cpu = timed(partial(up, trees[shape.name], bucket), emulator.pid)
                     results.append(Result(cloud, shape.name, "upload", name, cpu[0], shape.count, nbytes, *cpu[1:]))
                 dest = work / f"dest-{cloud}-{shape.name}-{index}"
-                cpu = timed(partial(down, bucket, dest), emulator.pid)
+                report: list[object] = []
+                cpu = timed(partial(_keep, report, partial(down, bucket, dest)), emulator.pid)
                 got = files_of(dest)
                 if len(got) != shape.count or sum(p.stat().st_size for p, _ in got) != nbytes:
                     raise RuntimeError(f"{name} on {cloud}/{shape.name}: {len(got)} files arrived")
-                results.append(Result(cloud, shape.name, "download", name, cpu[0], shape.count, nbytes, *cpu[1:]))
+                processes = getattr(report[0], "processes", 1)
+                results.append(
+                    Result(cloud, shape.name, "download", name, cpu[0], shape.count, nbytes, *cpu[1:], processes)
+                )
                 shutil.rmtree(dest)
             print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
         if shape.name == "small":
@@ -635,9 +605,9 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
     """The issue's figures, mldock against each reference measured in this run."""
     print(
         f"{'cloud':5} {'shape':7} {'dir':8} {'vs aws':>7} {'vs obstore':>10} {'cli/obstore':>11} "
-        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8} {'floor/obstore':>13} {'procs x':>8} {'procs bound':>11}"
+        f"{'emu/aws':>8} {'of bound':>8} {'req/obj':>8} {'floor/obstore':>13} {'procs':>5} {'vs 1 proc':>9} "
+        f"{'1 proc bound':>12}"
     )
-    procs = next((x.contender for x in results if x.contender.startswith("mldock x")), "")
     for r in results:
         if r.contender != "mldock":
             continue
@@ -652,7 +622,7 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
                 None,
             )
 
-        aws, obs, floor, many = other("aws s3 sync"), other("obstore"), other(SDK_FLOOR), other(procs)
+        aws, obs, floor, one = other("aws s3 sync"), other("obstore"), other(SDK_FLOOR), other(ONE_PROCESS)
         sent = counts.get((r.cloud, r.direction, "mldock")) if r.shape == "small" else None
         cells = [
             f"{aws.seconds / r.seconds:6.2f}x" if aws else "",
@@ -662,12 +632,13 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
             f"{floor_seconds(r) / r.seconds:7.0%}",
             f"{sent[0] / sent[1]:8.2f}" if sent else "",
             f"{per_file(floor) / per_file(obs):12.2f}x" if floor and obs and obs.client_cpu else "",
-            f"{r.seconds / many.seconds:7.2f}x" if many else "",
-            f"{floor_seconds(many) / many.seconds:10.0%}" if many else "",
+            f"{r.processes:5}" if r.direction == "download" else "",
+            f"{one.seconds / r.seconds:8.2f}x" if one else "",
+            f"{floor_seconds(one) / one.seconds:11.0%}" if one else "",
         ]
         print(
             f"{r.cloud:5} {r.shape:7} {r.direction:8} {cells[0]:>7} {cells[1]:>10} {cells[2]:>11} "
-            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8} {cells[6]:>13} {cells[7]:>8} {cells[8]:>11}"
+            f"{cells[3]:>8} {cells[4]:>8} {cells[5]:>8} {cells[6]:>13} {cells[7]:>5} {cells[8]:>9} {cells[9]:>12}"
         )
     print(
         "\nvs aws / vs obstore: their time over mldock's (targets: >= 1.0x aws s3 sync); cli/obstore: mldock's client\n"
@@ -675,9 +646,10 @@ def print_figures(results: list[Result], counts: dict[tuple[str, str, str], tupl
         "aws s3 sync's (target: <= 1.0x); of bound: the shortest time mldock's CPU allows over its time (target:\n"
         ">= 90%); req/obj: mldock's requests per object (target: 1, plus the listing or bucket lookup);\n"
         "floor/obstore: the client CPU per object of one bare SDK request (SDK floor: no files, no threads, no\n"
-        "mldock code) over obstore's: the least `cli/obstore` any engine built on the SDK can reach; procs x /\n"
-        "procs bound: mldock in --processes processes (the tree's folders dealt out, each process started inside\n"
-        "the clock) against mldock's one process: its speed-up and its share of the bound.\n"
+        "mldock code) over obstore's: the least `cli/obstore` any engine built on the SDK can reach; procs: the\n"
+        "processes mldock's download used (worker processes join while one process is the limit); vs 1 proc / 1 proc\n"
+        "bound: mldock kept in one process (MLDOCK_TRANSFER_PROCESSES=1): its time over mldock's, its share of the\n"
+        "bound.\n"
     )
 
 
@@ -703,9 +675,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-sample", type=int, default=50, help="small files in the request count (0: none)")
     parser.add_argument("--rss-mib", type=int, help="size of the memory probe's object, MiB (default 1024; quick 256)")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
-    parser.add_argument(
-        "--processes", type=int, default=2, help="small files: mldock in N processes as a contender (1: none)"
-    )
     parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
