@@ -161,7 +161,7 @@ class Container:
         else:
             report = remote.download(channel.uri, channel.path)
         logger.info(
-            "%s: %s channel %r: %d file%s, %s in %.2fs",
+            "%s: %s channel %r: %d file%s, %s in %.2fs%s",
             phase,
             "uploaded" if upload else "downloaded",
             channel.name,
@@ -169,6 +169,7 @@ class Container:
             "" if report.files == 1 else "s",
             format_bytes(report.bytes),
             time.monotonic() - started,
+            f" ({report.processes} processes)" if report.processes > 1 else "",
         )
         if upload and report.files == 0:
             logger.warning("cleanup: output channel %r was empty (%s)", channel.name, channel.path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from mldock.errors import ChannelError, RemoteNotFoundError, StorageError
 from mldock.runtime.containers import ServingContainer, TrainingContainer, format_bytes, is_truthy
 from mldock.runtime.environment import Environment
 from mldock.runtime.stages import on_cleanup, on_startup
+from mldock.storage.base import Remote, TransferReport
+from mldock.storage.uri import RemoteURI
 
 
 @pytest.fixture
@@ -245,3 +249,22 @@ def test_a_bad_serving_channel_name_names_the_variable(tmp_path: Path, store: Pa
     env = _env(tmp_path, store, MLDOCK_SERVE_CHANNELS="Not A Name")
     with pytest.raises(ChannelError, match="MLDOCK_SERVE_CHANNELS: 'not a name'"):
         ServingContainer(env).download_inputs()
+
+
+def test_a_download_that_used_worker_processes_says_so(
+    tmp_path: Path, store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Spread(TrainingContainer):
+        def remote_for(self, uri: RemoteURI) -> Remote:
+            local = super().remote_for(uri)
+
+            class InThreeProcesses:
+                def download(self, uri: RemoteURI, dest: Path) -> TransferReport:
+                    return dataclasses.replace(local.download(uri, dest), processes=3)
+
+            return InThreeProcesses()  # type: ignore[return-value]
+
+    with caplog.at_level("INFO", logger="mldock"):
+        Spread(_env(tmp_path, store)).download_inputs()
+    assert "startup: downloaded channel 'train': 1 file, 4 B in " in caplog.text
+    assert re.search(r"channel 'train': 1 file, 4 B in [0-9.]+s \(3 processes\)", caplog.text)
