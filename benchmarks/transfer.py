@@ -7,6 +7,8 @@ emulators.
     .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --no-rss
     .venv/bin/python benchmarks/transfer.py --small-count 2000 --large-count 3 --no-rss   # the shapes
     .venv/bin/python benchmarks/transfer.py --shapes '' --count-sample 0 --rss-mib 1024  # the memory probe alone
+    .venv/bin/python benchmarks/transfer.py --clouds gs,az --shapes small --small-count 6000 --count-sample 0 \
+        --no-rss --contenders 'mldock 1 proc'       # worker processes against one process, on a long download
 
 obstore (`pip install 'mldock[bench]'`) joins when installed; `aws` when on PATH (or --aws). For small files,
 "mldock 1 proc" is mldock kept in one process (MLDOCK_TRANSFER_PROCESSES=1): what the worker processes a
@@ -413,6 +415,8 @@ def contender_names(cloud: str, args: argparse.Namespace, shape: str = "small") 
         names.append("aws s3 sync")
     if importlib.util.find_spec("obstore") is not None:
         names.append("obstore")
+    if args.contenders:  # mldock always runs: every ratio is to it
+        names = [name for name in names if name == "mldock" or name in args.contenders]
     return names
 
 
@@ -530,7 +534,7 @@ def bench_cloud(
                 )
                 shutil.rmtree(dest)
             print(f"  {cloud:3} {shape.name:6} {name:12} done", file=sys.stderr, flush=True)
-        if shape.name == "small":
+        if shape.name == "small" and (not args.contenders or SDK_FLOOR in args.contenders):
             with emulator_for(cloud) as emulator, environ(emulator.env()):
                 results.extend(sdk_floor(cloud, shape, emulator))
             print(f"  {cloud:3} {shape.name:6} {SDK_FLOOR:12} done", file=sys.stderr, flush=True)
@@ -675,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-sample", type=int, default=50, help="small files in the request count (0: none)")
     parser.add_argument("--rss-mib", type=int, help="size of the memory probe's object, MiB (default 1024; quick 256)")
     parser.add_argument("--no-rss", action="store_true", help="skip the memory probe")
+    parser.add_argument(
+        "--contenders",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help="comma-separated: only these beside mldock (e.g. 'mldock 1 proc'); default: every one available",
+    )
     parser.add_argument("--rss-child", nargs=2, metavar=("URI", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
