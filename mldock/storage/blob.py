@@ -236,20 +236,14 @@ class BlobRemote:
         def fetch(job: tuple[Listed, Path]) -> int:
             return self.fetch_with_retry(uri, job[0], job[1], tracker)
 
-        small = [job for job in files if job[0].size < LARGE_FILE]
-        large = [job for job in files if job[0].size >= LARGE_FILE]
+        small, large = _by_size(files, lambda job: job[0].size)
         workers = WorkerJobs(self._worker_setup(uri), _encode_job, tracker)
         done = spread(
-            fetch,
-            small,
-            threads=self.max_concurrency,
-            plan=self.spread_plan,
-            workers=workers if self.spread_plan.processes > 1 else None,
-            where=str(uri),
+            fetch, small, threads=self.max_concurrency, plan=self.spread_plan, workers=workers, where=str(uri)
         )
         if done.redone:  # a worker died mid-file: its temporary files are the only trace, and go now
             remove_partials(dest)
-        moved = done.moved + run_parallel(fetch, large, min(self.max_concurrency, self.large_file_concurrency))
+        moved = done.moved + self._run_large(fetch, large)
         return TransferReport(
             uri=str(uri),
             files=len(files),
@@ -309,7 +303,8 @@ class BlobRemote:
                 )
             return size
 
-        moved = self._run_by_size(send, files, lambda job: job[2])
+        small, large = _by_size(files, lambda job: job[2])
+        moved = run_parallel(send, small, self.max_concurrency) + self._run_large(send, large)
         return TransferReport(uri=str(uri), files=len(files), bytes=sum(moved), keys=tuple(rel for rel, _, _ in files))
 
     def bucket_exists(self, bucket: RemoteURI) -> bool:
@@ -337,14 +332,10 @@ class BlobRemote:
 
     # -- internals -----------------------------------------------------------------------------------------
 
-    def _run_by_size(self, fn: Callable[[T], int], jobs: Sequence[T], size: Callable[[T], int]) -> builtins.list[int]:
-        """Small files `max_concurrency` at a time; large ones `large_file_concurrency` at a time, since each
-        of them already moves in parallel parts (more would only thrash a 2-core machine)."""
-        small = [job for job in jobs if size(job) < LARGE_FILE]
-        large = [job for job in jobs if size(job) >= LARGE_FILE]
-        return run_parallel(fn, small, self.max_concurrency) + run_parallel(
-            fn, large, min(self.max_concurrency, self.large_file_concurrency)
-        )
+    def _run_large(self, fn: Callable[[T], int], large: Sequence[T]) -> builtins.list[int]:
+        """Large files `large_file_concurrency` at a time (small ones move `max_concurrency` at a time), since
+        each of them already moves in parallel parts (more would only thrash a 2-core machine)."""
+        return run_parallel(fn, large, min(self.max_concurrency, self.large_file_concurrency))
 
     def _check(self, uri: RemoteURI) -> None:
         if uri.scheme != self.scheme:
@@ -437,6 +428,11 @@ def _plan(listing: Sequence[Listed], dest: Path, uri: str) -> tuple[list[Path], 
         if folder in file_paths:
             raise StorageError(f"{uri}: {folder.relative_to(dest)} is both an object and a folder marker")
     return folders, files
+
+
+def _by_size(jobs: Sequence[T], size: Callable[[T], int]) -> tuple[list[T], list[T]]:
+    """(the jobs of files under LARGE_FILE, those of files of LARGE_FILE and more), each in its order."""
+    return [job for job in jobs if size(job) < LARGE_FILE], [job for job in jobs if size(job) >= LARGE_FILE]
 
 
 def _encode_job(job: tuple[Listed, Path]) -> list[Any]:

@@ -7,10 +7,10 @@ One Python process moves small objects no faster than one core runs the SDK's re
 one interpreter lock. `spread` starts the jobs on the caller's threads, which pull them from one queue. While
 they run, a watcher samples the CPU (mldock.storage.cpu) every `plan.window` seconds, and while the caller's
 process keeps at least `plan.busy` of a core busy, the machine has at least `plan.spare` of a core idle and at
-least `plan.min_remaining` jobs wait, it starts a worker process (`python -m mldock.storage.worker`; at most
-`plan.processes` processes in all) that takes batches from the same queue. Where the server is the limit, or
-the machine has no core to spare (an emulator on the same two cores), the process does not keep a core busy
-or nothing is idle, and no worker starts.
+least `plan.min_remaining` jobs wait, it starts a worker process (`python -c` running
+`mldock.storage.worker.main`; at most `plan.processes` processes in all) that takes batches from the same
+queue. Where the server is the limit, or the machine has no core to spare (an emulator on the same two
+cores), the process does not keep a core busy or nothing is idle, and no worker starts.
 
 The worker protocol is JSON lines. Over the worker's stdin: `{"setup": ...}` first (how to make the remote: it
 may hold credentials, so it never goes into argv, the environment or a log), then `{"jobs": [[id, job], ...]}`
@@ -356,8 +356,11 @@ def spread(
     pool = _Pool(queue, workers, plan, where)
     try:
         moved = run_pulling(fn, queue, threads)
-    except BaseException:
-        pool.finish(0.0 if not isinstance(sys.exc_info()[1], Exception) else WORKER_GRACE)
+    except Exception:  # a failure of the caller's own: what the workers have in flight may finish
+        pool.finish(WORKER_GRACE)
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM's Terminated: the workers go at once
+        pool.finish(0.0)
         raise
     pool.finish(WORKER_GRACE)
     for worker in pool.workers:
